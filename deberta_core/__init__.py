@@ -1,0 +1,3 @@
+"""Framework-neutral pieces of deberta-dual: configs, weight names, relative positions, losses, I/O."""
+
+from .config import BaseDebertaConfig, DebertaConfig, DebertaV2Config, load_config

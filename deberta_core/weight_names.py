@@ -1,0 +1,208 @@
+"""Single source of truth for checkpoint tensor names, shapes and layouts (SPEC §4).
+
+Canonical keys are the Hugging Face PyTorch state-dict keys, because that is what public checkpoints
+ship. Each key carries a layout kind so other frameworks can derive their own variable and transpose:
+
+  linear     weight (out, in)            conv1d   weight (out, in / groups, k)
+  embedding  weight (rows, width)        vector   a 1-D parameter (biases, LayerNorm, q_bias, ...)
+
+Loading rules shared by every reader live here too: the optional `deberta.` prefix, legacy
+`LayerNorm.gamma/beta` names, which keys the reference ignores, and which masked-LM head layout a
+checkpoint holds.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .config import BaseDebertaConfig
+
+BASE_PREFIX = "deberta."
+
+HEADS = ("masked_lm", "sequence_classification", "token_classification", "question_answering",
+         "multiple_choice")
+
+# Keys present in published checkpoints that the reference never loads (SPEC §4.2): the absolute
+# position table when the model adds no absolute positions, the v3 replaced-token-detection head, and
+# a non-persistent buffer older saves carried.
+_ALWAYS_IGNORED = (re.compile(r"(^|\.)mask_predictions\."), re.compile(r"(^|\.)embeddings\.position_ids$"))
+_POSITION_TABLE = re.compile(r"(^|\.)embeddings\.position_embeddings\.weight$")
+# Tied copies of the word embeddings and the LM bias that some saves still contain.
+_TIED_COPIES = ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias")
+
+LEGACY_MLM = "cls.predictions."
+ORIGINAL_MLM = "lm_predictions.lm_head."
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    shape: tuple[int, ...]
+    kind: str  # linear | embedding | conv1d | vector
+
+
+def _linear(out_dim, in_dim, bias=True, prefix=""):
+    specs = {f"{prefix}weight": WeightSpec((out_dim, in_dim), "linear")}
+    if bias:
+        specs[f"{prefix}bias"] = WeightSpec((out_dim,), "vector")
+    return specs
+
+
+def _norm(dim, prefix=""):
+    return {f"{prefix}weight": WeightSpec((dim,), "vector"), f"{prefix}bias": WeightSpec((dim,), "vector")}
+
+
+def _prefixed(prefix, specs):
+    return {prefix + k: v for k, v in specs.items()}
+
+
+def base_model_weights(config: BaseDebertaConfig) -> dict[str, WeightSpec]:
+    """Every tensor of `DebertaModel`/`DebertaV2Model` for this config, keyed without the `deberta.` prefix."""
+    H, E, I = config.hidden_size, config.embedding_dim, config.intermediate_size
+    C = config.num_attention_heads * config.head_dim
+    w: dict[str, WeightSpec] = {"embeddings.word_embeddings.weight": WeightSpec((config.vocab_size, E), "embedding")}
+    if config.position_biased_input:
+        w["embeddings.position_embeddings.weight"] = WeightSpec((config.max_position_embeddings, E), "embedding")
+    if config.type_vocab_size > 0:
+        w["embeddings.token_type_embeddings.weight"] = WeightSpec((config.type_vocab_size, E), "embedding")
+    if E != H:
+        w.update(_linear(H, E, bias=False, prefix="embeddings.embed_proj."))
+    w.update(_norm(H, "embeddings.LayerNorm."))
+    if config.relative_attention:
+        w["encoder.rel_embeddings.weight"] = WeightSpec((config.rel_embeddings_size, H), "embedding")
+        if config.norm_rel_embeddings:
+            w.update(_norm(H, "encoder.LayerNorm."))
+    if config.family == "v2" and config.conv_kernel_size > 0:
+        k, g = config.conv_kernel_size, config.conv_groups
+        w["encoder.conv.conv.weight"] = WeightSpec((H, H // g, k), "conv1d")
+        w["encoder.conv.conv.bias"] = WeightSpec((H,), "vector")
+        w.update(_norm(H, "encoder.conv.LayerNorm."))
+    for layer in range(config.num_hidden_layers):
+        p = f"encoder.layer.{layer}."
+        att = p + "attention.self."
+        if config.family == "v1":
+            w[att + "in_proj.weight"] = WeightSpec((3 * C, H), "linear")
+            w[att + "q_bias"] = WeightSpec((C,), "vector")
+            w[att + "v_bias"] = WeightSpec((C,), "vector")
+            if config.uses_c2p:
+                w.update(_linear(C, H, bias=False, prefix=att + "pos_proj."))
+            if config.uses_p2c:
+                w.update(_linear(C, H, prefix=att + "pos_q_proj."))
+            if config.talking_head:
+                A = config.num_attention_heads
+                w.update(_linear(A, A, bias=False, prefix=att + "head_logits_proj."))
+                w.update(_linear(A, A, bias=False, prefix=att + "head_weights_proj."))
+        else:
+            for name in ("query_proj", "key_proj", "value_proj"):
+                w.update(_linear(C, H, prefix=f"{att}{name}."))
+            if not config.share_att_key:
+                if config.uses_c2p:
+                    w.update(_linear(C, H, prefix=att + "pos_key_proj."))
+                if config.uses_p2c:
+                    w.update(_linear(C, H, prefix=att + "pos_query_proj."))
+        w.update(_linear(H, C, prefix=p + "attention.output.dense."))
+        w.update(_norm(H, p + "attention.output.LayerNorm."))
+        w.update(_linear(I, H, prefix=p + "intermediate.dense."))
+        w.update(_linear(H, I, prefix=p + "output.dense."))
+        w.update(_norm(H, p + "output.LayerNorm."))
+    return w
+
+
+def head_weights(config: BaseDebertaConfig, head: str) -> dict[str, WeightSpec]:
+    """Tensors a task head adds on top of the base model, keyed as in the head model's state dict."""
+    H, E, V = config.hidden_size, config.embedding_dim, config.vocab_size
+    if head == "masked_lm":
+        if config.legacy:
+            w = _linear(E, H, prefix="cls.predictions.transform.dense.")
+            w.update(_norm(E, "cls.predictions.transform.LayerNorm."))
+            w["cls.predictions.bias"] = WeightSpec((V,), "vector")
+            if not config.tie_word_embeddings:
+                w["cls.predictions.decoder.weight"] = WeightSpec((V, E), "linear")
+            return w
+        w = _linear(E, H, prefix="lm_predictions.lm_head.dense.")
+        w.update(_norm(E, "lm_predictions.lm_head.LayerNorm."))
+        w["lm_predictions.lm_head.bias"] = WeightSpec((V,), "vector")
+        return w
+    if head in ("sequence_classification", "multiple_choice"):
+        out = 1 if head == "multiple_choice" else config.num_labels
+        w = _linear(H, H, prefix="pooler.dense.")
+        w.update(_linear(out, H, prefix="classifier."))
+        return w
+    if head == "token_classification":
+        return _linear(config.num_labels, H, prefix="classifier.")
+    if head == "question_answering":
+        return _linear(config.num_labels, H, prefix="qa_outputs.")
+    raise ValueError(f"unknown head {head!r}; expected one of {HEADS} or None")
+
+
+def model_weights(config: BaseDebertaConfig, head: str | None = None) -> dict[str, WeightSpec]:
+    """All tensors of a model: the base model alone (head None, no prefix) or a task model."""
+    if head is None:
+        return base_model_weights(config)
+    w = _prefixed(BASE_PREFIX, base_model_weights(config))
+    w.update(head_weights(config, head))
+    return w
+
+
+def normalize_key(key: str) -> str:
+    """Rename legacy LayerNorm parameters (`LayerNorm.gamma/beta` -> `.weight/.bias`)."""
+    if key.endswith(".gamma"):
+        return key[: -len("gamma")] + "weight"
+    if key.endswith(".beta"):
+        return key[: -len("beta")] + "bias"
+    return key
+
+
+def checkpoint_mlm_layout(keys) -> str | None:
+    """Which masked-LM head a checkpoint holds: "legacy" (cls.predictions), "original" (lm_predictions)."""
+    keys = list(keys)
+    if any(ORIGINAL_MLM in k for k in keys):
+        return "original"
+    if any(LEGACY_MLM in k for k in keys):
+        return "legacy"
+    return None
+
+
+@dataclass
+class KeyMatch:
+    """How checkpoint keys line up with a model: `mapping` expected key -> checkpoint key."""
+
+    mapping: dict[str, str] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+    unexpected: list[str] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
+
+
+def match_keys(checkpoint_keys, expected_keys, uses_position_table: bool) -> KeyMatch:
+    """Line up checkpoint keys with the keys a model expects.
+
+    Accepts checkpoints saved from the base model (no `deberta.` prefix) or from a task model (prefix),
+    legacy gamma/beta names, and drops what the reference ignores (SPEC §4.2). Keys that remain on
+    either side are reported as missing or unexpected, by name.
+    """
+    expected = list(expected_keys)
+    expected_set = set(expected)
+    model_has_prefix = any(k.startswith(BASE_PREFIX) for k in expected)
+    result = KeyMatch()
+    claimed: dict[str, str] = {}
+    for raw in checkpoint_keys:
+        key = normalize_key(raw)
+        if any(p.search(key) for p in _ALWAYS_IGNORED) or key in _TIED_COPIES:
+            result.ignored.append(raw)
+            continue
+        if _POSITION_TABLE.search(key) and not uses_position_table:
+            result.ignored.append(raw)
+            continue
+        candidates = [key]
+        if model_has_prefix and not key.startswith(BASE_PREFIX):
+            candidates.append(BASE_PREFIX + key)
+        if not model_has_prefix and key.startswith(BASE_PREFIX):
+            candidates.append(key[len(BASE_PREFIX):])
+        target = next((c for c in candidates if c in expected_set), None)
+        if target is None or target in claimed:
+            result.unexpected.append(raw)
+            continue
+        claimed[target] = raw
+    result.mapping = claimed
+    result.missing = [k for k in expected if k not in claimed]
+    return result

@@ -1,0 +1,307 @@
+"""Task models: masked LM, sequence/token classification, question answering, multiple choice.
+
+Each task is written once as a mixin and bound to a family by its public class
+(`DebertaForX` takes a DebertaConfig, `DebertaV2ForX` a DebertaV2Config). Losses follow
+deberta_core.losses; label formats are in each forward's docstring.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from deberta_core.outputs import (MaskedLMOutput, MultipleChoiceModelOutput, QuestionAnsweringModelOutput,
+                                  SequenceClassifierOutput, TokenClassifierOutput)
+
+from .backbone import DebertaModel, DebertaV2Model
+from .layers import LayerNorm, get_activation
+from .losses import question_answering_loss, sequence_classification_loss, token_loss
+from .pretrained import DebertaPreTrainedModel, DebertaV2PreTrainedModel
+
+
+class ContextPooler(nn.Module):
+    """pooled = act(dense(dropout(h[:, 0]))): the [CLS] position, so inputs must start with [CLS]."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.pooler_hidden_size, config.pooler_hidden_size)
+        self.dropout = nn.Dropout(config.pooler_dropout)
+        self.act = get_activation(config.pooler_hidden_act)
+
+    def forward(self, hidden_states):
+        return self.act(self.dense(self.dropout(hidden_states[:, 0])))
+
+
+class PredictionHeadTransform(nn.Module):
+    """dense (C -> E), activation, LayerNorm(E): the transform in front of the vocabulary projection."""
+
+    def __init__(self, config):
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.embedding_dim)
+        self.transform_act_fn = get_activation(config.hidden_act)
+        self.LayerNorm = LayerNorm(config.embedding_dim, eps=config.layer_norm_eps)
+
+    def forward(self, hidden_states):
+        return self.LayerNorm(self.transform_act_fn(self.dense(hidden_states)))
+
+
+class LegacyLMPredictionHead(nn.Module):
+    """`cls.predictions`: transform, then logits = h . E^T + bias with E the word embeddings (tied).
+
+    With tie_word_embeddings=False the projection has its own `decoder.weight` (V, E).
+    """
+
+    def __init__(self, config):
+        super().__init__()
+        self.transform = PredictionHeadTransform(config)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+        self.decoder = nn.Linear(config.embedding_dim, config.vocab_size, bias=False) \
+            if not config.tie_word_embeddings else None
+
+    def forward(self, hidden_states, word_embeddings):
+        weight = word_embeddings if self.decoder is None else self.decoder.weight
+        return F.linear(self.transform(hidden_states), weight, self.bias)
+
+
+class LegacyMLMHead(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.predictions = LegacyLMPredictionHead(config)
+
+    def forward(self, hidden_states, word_embeddings):
+        return self.predictions(hidden_states, word_embeddings)
+
+
+class LMPredictionHead(PredictionHeadTransform):
+    """`lm_predictions.lm_head` (the original microsoft/DeBERTa layout): dense, act, LayerNorm, then
+    logits = h . E^T + bias, always reading the word-embedding matrix (nothing to tie, nothing to break)."""
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
+
+    def forward(self, hidden_states, word_embeddings):
+        return F.linear(super().forward(hidden_states), word_embeddings, self.bias)
+
+
+class OriginalMLMHead(nn.Module):
+    def __init__(self, config):
+        super().__init__()
+        self.lm_head = LMPredictionHead(config)
+
+    def forward(self, hidden_states, word_embeddings):
+        return self.lm_head(hidden_states, word_embeddings)
+
+
+_BASE_ARGS = ("attention_mask", "token_type_ids", "position_ids", "inputs_embeds",
+              "output_attentions", "output_hidden_states")
+
+
+class _TaskModel:
+    """Mixin: builds `self.deberta` (the family's backbone) and initialises only the head modules."""
+
+    backbone_class: type = None
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.deberta = self.backbone_class(config)
+
+    def _init_head(self):
+        for name, module in self.named_children():
+            if name != self.base_model_prefix:
+                module.apply(self._init_weights)
+
+    def _encode(self, input_ids, return_dict, **kwargs):
+        return self.deberta(input_ids, return_dict=True, **kwargs)
+
+    def _return_dict(self, return_dict):
+        return self.config.return_dict if return_dict is None else return_dict
+
+
+class _MaskedLM(_TaskModel):
+    head = "masked_lm"
+
+    def __init__(self, config):
+        super().__init__(config)
+        if config.legacy:
+            self.cls = LegacyMLMHead(config)
+        else:
+            self.lm_predictions = OriginalMLMHead(config)
+        self._init_head()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        """logits (B, T, V). labels (B, T): token ids to predict, -100 where no prediction is scored."""
+        out = self._encode(input_ids, return_dict, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                           position_ids=position_ids, inputs_embeds=inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        head = self.cls if self.config.legacy else self.lm_predictions
+        logits = head(out.last_hidden_state, self.deberta.embeddings.word_embeddings.weight)
+        loss = token_loss(logits, labels) if labels is not None else None
+        result = MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
+        return result if self._return_dict(return_dict) else result.to_tuple()
+
+
+class _SequenceClassification(_TaskModel):
+    head = "sequence_classification"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.pooler = ContextPooler(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.pooler_hidden_size, config.num_labels)
+        self._init_head()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        """logits (B, num_labels) from the pooled [CLS] position.
+
+        labels, with config.problem_type None (DeBERTa never infers and stores it):
+          num_labels == 1: float (B,) regression targets, MSE (logits come back flattened to (B,));
+          int (B,): class ids, cross-entropy over rows with label >= 0 (negative rows skipped);
+          float (B, num_labels): soft targets, -mean(sum(labels * log_softmax(logits))).
+        problem_type "regression" / "single_label_classification" / "multi_label_classification" force
+        MSE / cross-entropy / sigmoid BCE.
+        """
+        out = self._encode(input_ids, return_dict, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                           position_ids=position_ids, inputs_embeds=inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(self.pooler(out.last_hidden_state)))
+        loss = None
+        if labels is not None:
+            loss, logits = sequence_classification_loss(logits, labels, self.config.num_labels,
+                                                        self.config.problem_type)
+        result = SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+        return result if self._return_dict(return_dict) else result.to_tuple()
+
+
+class _TokenClassification(_TaskModel):
+    head = "token_classification"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.classifier = nn.Linear(config.hidden_size, config.num_labels)
+        self._init_head()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        """logits (B, T, num_labels). labels (B, T) class ids, -100 ignored (the mask is not applied)."""
+        out = self._encode(input_ids, return_dict, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                           position_ids=position_ids, inputs_embeds=inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(out.last_hidden_state))
+        loss = token_loss(logits, labels) if labels is not None else None
+        result = TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
+        return result if self._return_dict(return_dict) else result.to_tuple()
+
+
+class _QuestionAnswering(_TaskModel):
+    head = "question_answering"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.qa_outputs = nn.Linear(config.hidden_size, config.num_labels)
+        self._init_head()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, start_positions=None, end_positions=None, output_attentions=None,
+                output_hidden_states=None, return_dict=None):
+        """start_logits, end_logits (B, T). start/end_positions (B,) token indices; positions outside
+        [0, T) are clamped to T and ignored. Needs num_labels == 2."""
+        if self.config.num_labels != 2:
+            raise ValueError(f"question answering needs num_labels == 2 (start, end), got {self.config.num_labels}")
+        out = self._encode(input_ids, return_dict, attention_mask=attention_mask, token_type_ids=token_type_ids,
+                           position_ids=position_ids, inputs_embeds=inputs_embeds,
+                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        logits = self.qa_outputs(out.last_hidden_state)
+        start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
+        loss = None
+        if start_positions is not None and end_positions is not None:
+            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
+        elif (start_positions is None) != (end_positions is None):
+            raise ValueError("pass both start_positions and end_positions to compute the loss, or neither")
+        result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
+        return result if self._return_dict(return_dict) else result.to_tuple()
+
+
+class _MultipleChoice(_TaskModel):
+    head = "multiple_choice"
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.pooler = ContextPooler(config)
+        self.dropout = nn.Dropout(config.classifier_dropout)
+        self.classifier = nn.Linear(config.pooler_hidden_size, 1)
+        self._init_head()
+
+    def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
+                inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
+                return_dict=None):
+        """Inputs (B, num_choices, T) (inputs_embeds (B, num_choices, T, E)) -> logits (B, num_choices).
+        labels (B,): index of the right choice."""
+        main = input_ids if input_ids is not None else inputs_embeds
+        if main is None:
+            raise ValueError("pass exactly one of input_ids and inputs_embeds (neither was given)")
+        expected_rank = 3 if input_ids is not None else 4
+        if main.dim() != expected_rank:
+            name = "input_ids" if input_ids is not None else "inputs_embeds"
+            raise ValueError(f"{name} must have shape (batch, num_choices, sequence{', embedding' if expected_rank == 4 else ''}) "
+                             f"for multiple choice, got {tuple(main.shape)}")
+        B, num_choices = main.shape[:2]
+
+        def flat(t):
+            return None if t is None else t.reshape(-1, *t.shape[2:])
+
+        out = self._encode(flat(input_ids), return_dict, attention_mask=flat(attention_mask),
+                           token_type_ids=flat(token_type_ids), position_ids=flat(position_ids),
+                           inputs_embeds=flat(inputs_embeds), output_attentions=output_attentions,
+                           output_hidden_states=output_hidden_states)
+        logits = self.classifier(self.dropout(self.pooler(out.last_hidden_state))).view(B, num_choices)
+        loss = None
+        if labels is not None:
+            if tuple(labels.shape) != (B,):
+                raise ValueError(f"labels has shape {tuple(labels.shape)}, expected {(B,)} (one choice index per example)")
+            loss = F.cross_entropy(logits, labels)
+        result = MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
+        return result if self._return_dict(return_dict) else result.to_tuple()
+
+
+class DebertaForMaskedLM(_MaskedLM, DebertaPreTrainedModel):
+    backbone_class = DebertaModel
+
+
+class DebertaForSequenceClassification(_SequenceClassification, DebertaPreTrainedModel):
+    backbone_class = DebertaModel
+
+
+class DebertaForTokenClassification(_TokenClassification, DebertaPreTrainedModel):
+    backbone_class = DebertaModel
+
+
+class DebertaForQuestionAnswering(_QuestionAnswering, DebertaPreTrainedModel):
+    backbone_class = DebertaModel
+
+
+class DebertaV2ForMaskedLM(_MaskedLM, DebertaV2PreTrainedModel):
+    backbone_class = DebertaV2Model
+
+
+class DebertaV2ForSequenceClassification(_SequenceClassification, DebertaV2PreTrainedModel):
+    backbone_class = DebertaV2Model
+
+
+class DebertaV2ForTokenClassification(_TokenClassification, DebertaV2PreTrainedModel):
+    backbone_class = DebertaV2Model
+
+
+class DebertaV2ForQuestionAnswering(_QuestionAnswering, DebertaV2PreTrainedModel):
+    backbone_class = DebertaV2Model
+
+
+class DebertaV2ForMultipleChoice(_MultipleChoice, DebertaV2PreTrainedModel):
+    backbone_class = DebertaV2Model
