@@ -7,10 +7,11 @@ from .heads import (DebertaForMaskedLM, DebertaForQuestionAnswering, DebertaForS
                     DebertaForTokenClassification, DebertaV2ForMaskedLM, DebertaV2ForMultipleChoice,
                     DebertaV2ForQuestionAnswering, DebertaV2ForSequenceClassification,
                     DebertaV2ForTokenClassification)
+from .attention import ATTN_IMPLEMENTATIONS
 from .pretrained import DebertaPreTrainedModel, DebertaV2PreTrainedModel
 
 __all__ = [
-    "DebertaConfig", "DebertaV2Config",
+    "ATTN_IMPLEMENTATIONS", "DebertaConfig", "DebertaV2Config",
     "DebertaPreTrainedModel", "DebertaV2PreTrainedModel",
     "DebertaModel", "DebertaForMaskedLM", "DebertaForSequenceClassification", "DebertaForTokenClassification",
     "DebertaForQuestionAnswering",

@@ -28,6 +28,9 @@ from deberta_core.config import BaseDebertaConfig
 
 from .layers import LayerNorm
 
+# Attention code paths selectable with `model.set_attn_implementation(name)`.
+ATTN_IMPLEMENTATIONS = ("eager",)
+
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
     """(..., N, C) -> (..., H, N, D)."""
@@ -84,6 +87,7 @@ class _RelativeTerms(nn.Module):
         self.relative_attention = config.relative_attention
         self.pos_dropout = nn.Dropout(config.hidden_dropout_prob) if config.relative_attention else None
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.attn_implementation = ATTN_IMPLEMENTATIONS[0]
 
     def _positions(self, rel_embeddings):
         """Project the relative table into per-head position keys/queries: each (H, R, D) or None."""

@@ -143,6 +143,19 @@ class _PreTrained(nn.Module):
         base = getattr(self, self.base_model_prefix, self)
         base.embeddings.word_embeddings = embeddings
 
+    def set_attn_implementation(self, name: str) -> None:
+        """Choose the attention code path for every layer: one of `ATTN_IMPLEMENTATIONS`.
+
+        "eager" is the plain reference-shaped computation; all paths give the same numbers (fp32 1e-5).
+        """
+        from .attention import ATTN_IMPLEMENTATIONS
+
+        if name not in ATTN_IMPLEMENTATIONS:
+            raise ValueError(f"unknown attn_implementation {name!r}; choose one of {ATTN_IMPLEMENTATIONS}")
+        for module in self.modules():
+            if hasattr(module, "attn_implementation"):
+                module.attn_implementation = name
+
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs=None) -> None:
         """Recompute each layer in the backward pass instead of storing its activations."""
         for module in self.modules():
@@ -178,7 +191,7 @@ class _PreTrained(nn.Module):
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, *, config: BaseDebertaConfig | None = None,
                         torch_dtype=None, dtype=None, strict: bool = False, ignore_mismatched_sizes: bool = False,
                         output_loading_info: bool = False, device: str | torch.device | None = None,
-                        **config_overrides):
+                        attn_implementation: str | None = None, **config_overrides):
         """Load a model from a directory holding `config.json` and weights (or a hub name, when
         huggingface_hub is installed).
 
@@ -204,6 +217,8 @@ class _PreTrained(nn.Module):
         with _default_dtype(target_dtype):
             model = cls(config)
         info = model.load_checkpoint_state(state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        if attn_implementation is not None:
+            model.set_attn_implementation(attn_implementation)
         if device is not None:
             model.to(device)
         model.eval()
