@@ -71,6 +71,9 @@ def resolve_pretrained_path(name_or_path: str | os.PathLike) -> Path:
         return path
     if path.exists():
         raise ValueError(f"{path} is a file; from_pretrained expects a model directory")
+    text = str(name_or_path)
+    if text.startswith(("/", "./", "../", "~")) or text.count("/") > 1 or os.sep != "/" and os.sep in text:
+        raise FileNotFoundError(f"no model directory at {text}")
     try:
         from huggingface_hub import snapshot_download
     except ImportError:

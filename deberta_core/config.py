@@ -386,7 +386,7 @@ class BaseDebertaConfig:
         file = path / CONFIG_NAME if path.is_dir() else path
         config = cls.from_json_file(file)
         if overrides:
-            config = cls.from_dict({**config.to_dict(), **overrides})
+            config = cls.from_dict(config.to_dict(), **overrides)
         return config
 
     def to_json_string(self) -> str:
@@ -404,7 +404,7 @@ class BaseDebertaConfig:
 
     # ------------------------------------------------------------------- misc
     def copy(self, **changes: Any) -> "BaseDebertaConfig":
-        return type(self).from_dict({**self.to_dict(), **changes})
+        return type(self).from_dict(self.to_dict(), **changes)
 
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and self.to_dict() == other.to_dict()
