@@ -94,10 +94,6 @@ class OriginalMLMHead(nn.Module):
         return self.lm_head(hidden_states, word_embeddings)
 
 
-_BASE_ARGS = ("attention_mask", "token_type_ids", "position_ids", "inputs_embeds",
-              "output_attentions", "output_hidden_states")
-
-
 class _TaskModel:
     """Mixin: builds `self.deberta` (the family's backbone) and initialises only the head modules."""
 
@@ -112,7 +108,7 @@ class _TaskModel:
             if name != self.base_model_prefix:
                 module.apply(self._init_weights)
 
-    def _encode(self, input_ids, return_dict, **kwargs):
+    def _encode(self, input_ids, **kwargs):
         return self.deberta(input_ids, return_dict=True, **kwargs)
 
     def _return_dict(self, return_dict):
@@ -134,7 +130,7 @@ class _MaskedLM(_TaskModel):
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
         """logits (B, T, V). labels (B, T): token ids to predict, -100 where no prediction is scored."""
-        out = self._encode(input_ids, return_dict, attention_mask=attention_mask, token_type_ids=token_type_ids,
+        out = self._encode(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                            position_ids=position_ids, inputs_embeds=inputs_embeds,
                            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         head = self.cls if self.config.legacy else self.lm_predictions
@@ -166,7 +162,7 @@ class _SequenceClassification(_TaskModel):
         problem_type "regression" / "single_label_classification" / "multi_label_classification" force
         MSE / cross-entropy / sigmoid BCE.
         """
-        out = self._encode(input_ids, return_dict, attention_mask=attention_mask, token_type_ids=token_type_ids,
+        out = self._encode(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                            position_ids=position_ids, inputs_embeds=inputs_embeds,
                            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(self.pooler(out.last_hidden_state)))
@@ -191,7 +187,7 @@ class _TokenClassification(_TaskModel):
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
         """logits (B, T, num_labels). labels (B, T) class ids, -100 ignored (the mask is not applied)."""
-        out = self._encode(input_ids, return_dict, attention_mask=attention_mask, token_type_ids=token_type_ids,
+        out = self._encode(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                            position_ids=position_ids, inputs_embeds=inputs_embeds,
                            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(out.last_hidden_state))
@@ -215,7 +211,7 @@ class _QuestionAnswering(_TaskModel):
         [0, T) are clamped to T and ignored. Needs num_labels == 2."""
         if self.config.num_labels != 2:
             raise ValueError(f"question answering needs num_labels == 2 (start, end), got {self.config.num_labels}")
-        out = self._encode(input_ids, return_dict, attention_mask=attention_mask, token_type_ids=token_type_ids,
+        out = self._encode(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                            position_ids=position_ids, inputs_embeds=inputs_embeds,
                            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.qa_outputs(out.last_hidden_state)
@@ -257,7 +253,7 @@ class _MultipleChoice(_TaskModel):
         def flat(t):
             return None if t is None else t.reshape(-1, *t.shape[2:])
 
-        out = self._encode(flat(input_ids), return_dict, attention_mask=flat(attention_mask),
+        out = self._encode(flat(input_ids), attention_mask=flat(attention_mask),
                            token_type_ids=flat(token_type_ids), position_ids=flat(position_ids),
                            inputs_embeds=flat(inputs_embeds), output_attentions=output_attentions,
                            output_hidden_states=output_hidden_states)
