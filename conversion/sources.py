@@ -20,7 +20,6 @@ import numpy as np
 
 from deberta_core.checkpoint import PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, TF_WEIGHTS, PT_INDEX
 from deberta_core.config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig, DebertaConfig, DebertaV2Config
-from deberta_core.weight_names import BASE_PREFIX, normalize_key
 
 ORIGINAL_WEIGHTS = "pytorch.model.bin"
 ORIGINAL_CONFIGS = ("config.json", "model_config.json", "bert_config.json")
@@ -183,22 +182,15 @@ def read_original(src: Path, config_path: Path | None = None) -> Checkpoint:
         raise ValueError(f"corrupt checkpoint file {weights}: {err}") from None
     if not isinstance(raw, dict):
         raise ValueError(f"corrupt checkpoint file {weights}: expected a dict of tensors")
-    raw = _to_numpy(raw)
-    report = Report()
-    state: dict[str, np.ndarray] = {}
-    for key, value in raw.items():
-        new = normalize_key(key)
-        if not new.startswith(BASE_PREFIX) and new.split(".")[0] in ("embeddings", "encoder"):
-            new = BASE_PREFIX + new
-        if new != key:
-            report.add("renamed", f"{key} -> {new}")
-        state[new] = value
+    # Keys stay as stored; renames (gamma/beta, the `deberta.` prefix) happen once, when the destination's
+    # keys are matched, so each tensor is reported once.
+    state = _to_numpy(raw)
     family = _family_from_keys(state)
     config_dict = _load_config_dict(config_path)
     config = _config_from_dict(config_dict, family, config_path)
     if family is not None and family != config.family:
         raise ValueError(f"{config_path} describes DeBERTa {config.family} but the weights are {family}")
-    return Checkpoint(config, state, "original", directory, _architecture(config_dict), report)
+    return Checkpoint(config, state, "original", directory, _architecture(config_dict))
 
 
 def read_checkpoint(src: str | Path, config_path: str | Path | None = None) -> Checkpoint:
