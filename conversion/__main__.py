@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from .convert import convert
+from .v1_to_v2 import v1_to_v2
 from .sources import read_checkpoint
 
 
@@ -20,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model-class", help="destination class, e.g. ForMaskedLM or DebertaV2ForQuestionAnswering "
                                          "(default: from the source config or its head tensors)")
     p.add_argument("--config", help="config json for an original checkpoint, when not beside it")
+    p.add_argument("--family", choices=("v2",),
+                   help="re-express a v1 checkpoint in the DeBERTa-v2 layout (in_proj split per head)")
     p.add_argument("--dtype", choices=("float32", "float16", "bfloat16"), help="cast floating tensors")
     p.add_argument("--verify", action="store_true",
                    help="run a fixed batch through source and result and print the largest difference per output")
@@ -38,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ckpt = read_checkpoint(args.src, args.config)
         print(f"read {ckpt.layout} checkpoint: {len(ckpt.state)} tensors, DeBERTa {ckpt.config.family}")
+        if args.family == "v2":
+            source = ckpt
+            ckpt = v1_to_v2(ckpt)
         result = convert(ckpt, args.dst, args.to, model_class=args.model_class, dtype=args.dtype, force=args.force,
                       allow_missing=args.allow_missing)
     except (ValueError, FileNotFoundError, FileExistsError) as err:
@@ -50,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.verify:
         from .verify import verify
 
-        diffs = verify(ckpt, result.head, result.state, result.path, args.to)
+        diffs = verify(source if args.family else ckpt, result.head, result.state, result.path, args.to,
+                       dest_checkpoint=ckpt)
         width = max(len(k) for k in diffs)
         print("verify: largest |source - converted| per output")
         for key, value in diffs.items():

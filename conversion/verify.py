@@ -70,14 +70,25 @@ def _run(model, framework: str, inputs: dict) -> dict[str, np.ndarray]:
     return flat
 
 
-def verify(ckpt: Checkpoint, head: str | None, state: dict, dst_dir, to: str) -> dict[str, float]:
-    """Largest |source - destination| per output, for the fixed batch."""
+def verify(ckpt: Checkpoint, head: str | None, state: dict, dst_dir, to: str,
+           dest_checkpoint: Checkpoint | None = None) -> dict[str, float]:
+    """Largest |source - destination| per output, for the fixed batch.
+
+    `ckpt` is the source as read; `dest_checkpoint` the (possibly re-expressed, e.g. v1 -> v2) checkpoint
+    that was written, whose family picks the destination class.
+    """
+    from .convert import target_state
+
+    dest_checkpoint = dest_checkpoint or ckpt
     inputs = fixed_batch(ckpt.config, head)
     if ckpt.layout == "hf-tf":
         source = _run(_tf_model(ckpt, head, ckpt.source), "tf", inputs)
     else:
+        if dest_checkpoint is not ckpt:
+            state = target_state(Checkpoint(ckpt.config, ckpt.state, ckpt.layout, ckpt.source), head, strict=False)
         source = _run(_torch_model(ckpt, head, state=state), "torch", inputs)
-    dest_model = _torch_model(ckpt, head, directory=dst_dir) if to == "torch" else _tf_model(ckpt, head, dst_dir)
+    dest_model = (_torch_model(dest_checkpoint, head, directory=dst_dir) if to == "torch"
+                  else _tf_model(dest_checkpoint, head, dst_dir))
     dest = _run(dest_model, to, inputs)
     if set(source) != set(dest):
         raise ValueError(f"outputs differ in kind: {sorted(set(source) ^ set(dest))}")

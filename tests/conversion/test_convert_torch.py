@@ -102,3 +102,40 @@ def test_missing_tensors_are_named(tmp_path, capsys):
     assert main([str(tmp_path / "src"), str(tmp_path / "dst"), "--to", "torch", "--model-class", "ForQuestionAnswering",
                  "--allow-missing"]) == 0
     assert "missing     qa_outputs.weight" in (tmp_path / "dst" / "conversion_report.txt").read_text()
+
+
+@pytest.mark.parametrize("stem", ["Model", "ForMaskedLM", "ForSequenceClassification", "ForQuestionAnswering"])
+def test_v1_checkpoint_reexpressed_in_the_v2_layout_computes_the_same(stem, tmp_path, capsys):
+    ref = reference_model("v1", stem)
+    write_original_layout(ref, tmp_path / "orig")
+    args = [str(tmp_path / "orig"), str(tmp_path / "dst"), "--to", "torch", "--family", "v2", "--verify"]
+    if stem == "ForSequenceClassification":
+        args += ["--model-class", stem]
+    assert main(args) == 0
+    assert "verify: OK" in capsys.readouterr().out
+    v2 = _ours("v2", stem, tmp_path / "dst")
+    assert v2.config.model_type == "deberta-v2"
+    assert "split       encoder.layer.0.attention.self.in_proj.weight" in (tmp_path / "dst" / "conversion_report.txt").read_text()
+    _assert_same_outputs(ref, v2, stem)
+
+
+def test_split_in_proj_undoes_the_per_head_interleaving():
+    import numpy as np
+
+    from conversion.v1_to_v2 import split_in_proj
+
+    H, D, C = 2, 3, 6
+    w = np.arange(3 * C * C, dtype=np.float32).reshape(3 * C, C)
+    q, k, v = split_in_proj(w, H)
+    # Rows a*3D + {0..D-1} are head a's query rows (SPEC §2.7), by hand:
+    assert np.array_equal(q, np.concatenate([w[0:3], w[9:12]]))
+    assert np.array_equal(k, np.concatenate([w[3:6], w[12:15]]))
+    assert np.array_equal(v, np.concatenate([w[6:9], w[15:18]]))
+
+
+def test_v1_options_v2_cannot_express_are_refused(tmp_path, capsys):
+    ref = reference_model("v1", "Model", pos_att_type="c2p|p2c|p2p")
+    write_original_layout(ref, tmp_path / "orig")
+    assert main([str(tmp_path / "orig"), str(tmp_path / "dst"), "--to", "torch", "--family", "v2"]) == 1
+    assert "pos_att_type has 'p2p'" in capsys.readouterr().err
+    assert not (tmp_path / "dst").exists()
