@@ -173,6 +173,18 @@ class KeyMatch:
     ignored: list[str] = field(default_factory=list)
 
 
+@dataclass
+class LoadingInfo(KeyMatch):
+    """What a load did: keys `missing` from the checkpoint, `unexpected` in it, `ignored` by rule, and
+    `mismatched` (key, checkpoint shape, model shape) left at their initial values."""
+
+    mismatched: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"missing_keys": self.missing, "unexpected_keys": self.unexpected,
+                "ignored_keys": self.ignored, "mismatched_keys": self.mismatched}
+
+
 def match_keys(checkpoint_keys, expected_keys, uses_position_table: bool) -> KeyMatch:
     """Line up checkpoint keys with the keys a model expects.
 
@@ -187,7 +199,8 @@ def match_keys(checkpoint_keys, expected_keys, uses_position_table: bool) -> Key
     claimed: dict[str, str] = {}
     for raw in checkpoint_keys:
         key = normalize_key(raw)
-        if any(p.search(key) for p in _ALWAYS_IGNORED) or key in _TIED_COPIES:
+        # A tied copy is ignored only when the model ties it; an untied decoder has its own weight.
+        if any(p.search(key) for p in _ALWAYS_IGNORED) or (key in _TIED_COPIES and key not in expected_set):
             result.ignored.append(raw)
             continue
         if _POSITION_TABLE.search(key) and not uses_position_table:

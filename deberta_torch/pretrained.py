@@ -16,7 +16,7 @@ from torch import nn
 from deberta_core.checkpoint import SAFE_WEIGHTS, find_weight_files, resolve_pretrained_path
 from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from deberta_core.io import atomic_path
-from deberta_core.weight_names import KeyMatch, checkpoint_mlm_layout, match_keys
+from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, match_keys
 
 logger = logging.getLogger("deberta_torch")
 
@@ -70,19 +70,6 @@ def read_state_dict(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
             raise ValueError(f"corrupt checkpoint file {file}: expected a dict of tensors, got {type(part).__name__}")
         state.update(part)
     return state
-
-
-class LoadingInfo(KeyMatch):
-    """What a load did: keys `missing` from the checkpoint, `unexpected` in it, `ignored` by rule, and
-    `mismatched` (key, checkpoint shape, model shape) left at their initial values."""
-
-    def __init__(self, match: KeyMatch, mismatched: list[tuple[str, tuple, tuple]]):
-        super().__init__(**{k: v for k, v in asdict(match).items()})
-        self.mismatched = mismatched
-
-    def as_dict(self) -> dict:
-        return {"missing_keys": self.missing, "unexpected_keys": self.unexpected,
-                "ignored_keys": self.ignored, "mismatched_keys": self.mismatched}
 
 
 class _PreTrained(nn.Module):
@@ -246,7 +233,7 @@ class _PreTrained(nn.Module):
             raise ValueError(f"checkpoint shapes do not fit {type(self).__name__}: {lines} "
                              "(pass ignore_mismatched_sizes=True to re-initialise them)")
         self.load_state_dict(new_state, strict=False)
-        info = LoadingInfo(match, mismatched)
+        info = LoadingInfo(**asdict(match), mismatched=mismatched)
         if match.missing:
             logger.warning("%s: weights not in the checkpoint, newly initialised: %s", type(self).__name__, match.missing)
         if match.unexpected:
