@@ -114,7 +114,7 @@ def write_torch(ckpt: Checkpoint, head: str | None, state: dict[str, np.ndarray]
 
 def write_tf(ckpt: Checkpoint, head: str | None, state: dict[str, np.ndarray], directory: Path,
              dtype: str | None) -> None:
-    from deberta_core.tf_names import h5_name, tf_weights, to_tf_layout, write_tf_h5
+    from deberta_core.tf_names import h5_name, model_scope, tf_weights, to_tf_layout, write_tf_h5
 
     state = _cast(state, dtype)
     names = tf_weights(ckpt.config, head)
@@ -125,20 +125,11 @@ def write_tf(ckpt: Checkpoint, head: str | None, state: dict[str, np.ndarray], d
         if weight.kind in ("linear", "conv1d"):
             ckpt.report.add("transposed", f"{key} {tuple(value.shape)} -> {weight.name} {tuple(array.shape)}")
         arrays[h5_name(weight.name, ckpt.config.family)] = array
-    scope = _snake(class_name(ckpt, head, "tf"))
-    write_tf_h5(directory / "tf_model.h5", arrays, model_scope=scope)
+    write_tf_h5(directory / "tf_model.h5", arrays, model_scope=model_scope(class_name(ckpt, head, "tf")))
     config = ckpt.config.copy()
-    config.extra["architectures"] = [class_name(ckpt, head, "tf")]
+    # The reference TF classes record the PyTorch class name, so both frameworks read the same config.
+    config.extra["architectures"] = [class_name(ckpt, head, "torch")]
     config.save_pretrained(directory)
-
-
-def _snake(name: str) -> str:
-    out = []
-    for i, ch in enumerate(name):
-        if ch.isupper() and i and (not name[i - 1].isupper() or (i + 1 < len(name) and name[i + 1].islower())):
-            out.append("_")
-        out.append(ch.lower())
-    return "".join(out)
 
 
 def copy_tokenizer_files(src_dir: Path, dst_dir: Path) -> list[str]:

@@ -244,3 +244,15 @@ def test_bfloat16_builds_and_runs(variant, prefix, tmp_path):
     finally:
         torch.set_default_dtype(torch.float32)
     assert {p.dtype for p in fresh.parameters()} == {torch.bfloat16}
+
+
+@pytest.mark.parametrize("family", ["v1", "v2"])
+def test_untied_legacy_decoder_loads_its_own_weight(family, tmp_path):
+    _, prefix, ref = _ref(ORIGINAL[family], "ForMaskedLM", tie_word_embeddings=False)
+    ref.save_pretrained(tmp_path)
+    ours = getattr(dt, prefix + "ForMaskedLM").from_pretrained(tmp_path, strict=True)
+    torch.testing.assert_close(ours.cls.predictions.decoder.weight, ref.cls.predictions.decoder.weight, atol=0, rtol=0)
+    ids, mask = _ids()
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids, attention_mask=mask).logits, ref(ids, attention_mask=mask).logits,
+                                   atol=1e-5, rtol=0)
