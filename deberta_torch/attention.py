@@ -15,6 +15,13 @@ before the content product so fp16 scores cannot overflow (transformers PR #2411
 Fully masked query rows (padding) follow the current PyTorch reference: scores are filled with the
 dtype's minimum and a plain softmax runs, so those rows attend uniformly to every key (they are not
 zeroed). Real-token rows are unaffected.
+
+Two code paths compute the same numbers (fp32 to ~1e-6), chosen per module by `attn_implementation`:
+  "sdpa"  (default) c2p and p2c scored against the table laid out by distance inside the band each
+          block of rows can see, summed into one additive bias and handed with the mask to
+          torch.nn.functional.scaled_dot_product_attention (deberta_torch/kernels.py). In eval mode
+          the projected position table is cached until a weight changes.
+  "eager" the reference-shaped computation: (B, H, T, R) products, gathers, an explicit softmax.
 """
 
 from __future__ import annotations
@@ -26,10 +33,13 @@ from torch import nn
 
 from deberta_core.config import BaseDebertaConfig
 
+from .kernels import InferenceCache, distance_tables, linear, relative_attention, tracing
 from .layers import LayerNorm
+from .relative_position import RelativeRows, index_from_line, line_from_index
 
-# Attention code paths selectable with `model.set_attn_implementation(name)`.
-ATTN_IMPLEMENTATIONS = ("eager",)
+# Attention code paths selectable with `model.set_attn_implementation(name)`; the first is the default.
+ATTN_IMPLEMENTATIONS = ("sdpa", "eager")
+DEFAULT_ATTN_IMPLEMENTATION = ATTN_IMPLEMENTATIONS[0]
 
 
 def _split_heads(x: torch.Tensor, num_heads: int) -> torch.Tensor:
@@ -51,6 +61,7 @@ def disentangled_attention(query, key, value, pair_mask, scale, pos_key=None, po
     query, key, value: (B, H, T|S, D). pair_mask: bool (B, 1, T, S), True where i may attend to j.
     scale: python float sqrt(D * scale_factor). pos_key / pos_query: (H, R, D) or None.
     rel_index: int64 (T, S). head_*_proj: v1 talking-head mixes over H (bias-free Linear) or None.
+    pair_mask may be None (nothing masked).
     Returns context (B, H, T, D) and probabilities (B, H, T, S).
     """
     scores = query @ (key.transpose(-1, -2) / scale)  # (B, H, T, S)
@@ -64,7 +75,8 @@ def disentangled_attention(query, key, value, pair_mask, scale, pos_key=None, po
         scores = scores + torch.gather(p2c, -1, index_t).transpose(-1, -2) / scale
     if head_logits_proj is not None:
         scores = head_logits_proj(scores.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
-    scores = scores.masked_fill(~pair_mask, torch.finfo(scores.dtype).min)
+    if pair_mask is not None:
+        scores = scores.masked_fill(~pair_mask, torch.finfo(scores.dtype).min)
     probs = torch.softmax(scores, dim=-1)
     if dropout is not None:
         probs = dropout(probs)
@@ -87,7 +99,8 @@ class _RelativeTerms(nn.Module):
         self.relative_attention = config.relative_attention
         self.pos_dropout = nn.Dropout(config.hidden_dropout_prob) if config.relative_attention else None
         self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
-        self.attn_implementation = ATTN_IMPLEMENTATIONS[0]
+        self.attn_implementation = DEFAULT_ATTN_IMPLEMENTATION
+        self._table_cache = InferenceCache()  # eval-mode position projections, see _distance_tables
 
     def _positions(self, rel_embeddings):
         """Project the relative table into per-head position keys/queries: each (H, R, D) or None."""
@@ -98,10 +111,62 @@ class _RelativeTerms(nn.Module):
         pos_query = _split_heads(self._pos_query(rel), self.num_attention_heads) if self.use_p2c else None
         return pos_key, pos_query
 
-    def _attend(self, q, k, v, pair_mask, rel_embeddings, rel_index, logits_proj=None, weights_proj=None):
-        pos_key, pos_query = self._positions(rel_embeddings)
-        return disentangled_attention(q, k, v, pair_mask, self.scale, pos_key, pos_query, rel_index,
-                                      self.dropout, logits_proj, weights_proj)
+    def _distance_tables(self, rows: RelativeRows, dtype: torch.dtype):
+        """(H, T + S - 1, D) position keys and queries laid out by distance, divided by the scale.
+
+        In eval mode without autograd the projected table, (H, R, D) each, is cached and reused for every
+        length until the table (the encoder's cached tensor) or a projection weight changes: parameters
+        are compared by storage and version counter, so optimizer steps, load_state_dict and .to() all
+        invalidate it. Otherwise only the rows this length reaches are projected.
+        """
+        cacheable = not self.training and not torch.is_grad_enabled() and not tracing()
+        if cacheable:
+            key = (dtype, torch.is_inference_mode_enabled())
+            versions = tuple((p.data_ptr(), p._version, p.dtype) for p in self._position_parameters())
+            hit = self._table_cache.get(key)
+            if hit is not None and hit[0] is rows.table and hit[1] == versions:
+                pos_key, pos_query = hit[2]
+            else:
+                pos_key, pos_query = self._positions(rows.table)
+                pos_key, pos_query = (None if t is None else (t / self.scale).to(dtype) for t in (pos_key, pos_query))
+                self._table_cache.clear()
+                self._table_cache[key] = (rows.table, versions, (pos_key, pos_query))
+            return tuple(None if t is None else t.index_select(-2, rows.line) for t in (pos_key, pos_query))
+        table, line = rows.table, rows.line
+        if rows.reach is not None and (rows.reach[0] > 0 or rows.reach[1] < table.shape[0] - 1):
+            table, line = table[rows.reach[0]: rows.reach[1] + 1], line - rows.reach[0]
+        pos_key, pos_query = self._positions(table)
+        return tuple(None if t is None else t.to(dtype) for t in distance_tables(pos_key, pos_query, line, self.scale))
+
+    def _attend(self, q, k, v, pair_mask, rel_embeddings, rel_index, logits_proj=None, weights_proj=None, *,
+                rel_rows: RelativeRows | None = None, token_mask=None, output_attentions: bool = True):
+        """Context (B, H, T, D) and probabilities (B, H, T, S) (None from "sdpa" unless output_attentions).
+
+        rel_embeddings/rel_index feed the eager path; rel_rows (the table and the distance line into it)
+        feeds the fast path. Either is derived from the other when only one is given.
+        token_mask (B, T) bool, when given, says pair_mask is token_mask[i] & token_mask[j].
+        """
+        relative = self.relative_attention and (rel_embeddings is not None or rel_rows is not None)
+        if self.attn_implementation == "eager" or logits_proj is not None:
+            if relative and rel_embeddings is None:
+                rel_embeddings = rel_rows.table
+                rel_index = index_from_line(rel_rows.line, q.shape[2], k.shape[2])
+            if pair_mask is None and token_mask is not None:
+                pair_mask = token_mask[:, None, :, None] & token_mask[:, None, None, :]
+            pos_key, pos_query = self._positions(rel_embeddings) if relative else (None, None)
+            return disentangled_attention(q, k, v, pair_mask, self.scale, pos_key, pos_query, rel_index,
+                                          self.dropout, logits_proj, weights_proj)
+        if q.dtype != k.dtype or v.dtype != k.dtype:  # v1 biases promote q, v under autocast
+            q, v = q.to(k.dtype), v.to(k.dtype)
+        key_line = query_line = None
+        if relative:
+            if rel_rows is None:
+                rel_rows = RelativeRows(rel_embeddings, line_from_index(rel_index))
+            key_line, query_line = self._distance_tables(rel_rows, q.dtype)
+        dropout_p = self.dropout.p if self.training else 0.0
+        return relative_attention(q, k, v, self.scale, key_line, query_line, pair_mask, token_mask,
+                                  dropout_p=dropout_p, output_attentions=output_attentions,
+                                  flat=rel_rows.flat if relative else None)
 
 
 class DebertaSelfAttention(_RelativeTerms):
@@ -133,15 +198,22 @@ class DebertaSelfAttention(_RelativeTerms):
     def _pos_query(self, rel):
         return self.pos_q_proj(rel)
 
-    def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None):
-        """hidden_states (B, T, C) -> context (B, T, C), probabilities (B, H, T, T)."""
-        qkv = _split_heads(self.in_proj(hidden_states), self.num_attention_heads)  # (B, H, T, 3D)
+    def _position_parameters(self):
+        return [p for name in ("pos_proj", "pos_q_proj") if hasattr(self, name)
+                for p in getattr(self, name).parameters()]
+
+    def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None, *, rel_rows=None,
+                token_mask=None, output_attentions: bool = True):
+        """hidden_states (B, T, C) -> context (B, T, C), probabilities (B, H, T, T) (see `_attend`)."""
+        qkv = linear(self, "in_proj", hidden_states, [self.in_proj.weight])
+        qkv = _split_heads(qkv, self.num_attention_heads)  # (B, H, T, 3D)
         q, k, v = qkv.chunk(3, dim=-1)
         q = q + self.q_bias.view(self.num_attention_heads, 1, -1)  # (H, 1, D) broadcasts over B and T
         v = v + self.v_bias.view(self.num_attention_heads, 1, -1)
         logits_proj = self.head_logits_proj if self.talking_head else None
         weights_proj = self.head_weights_proj if self.talking_head else None
-        context, probs = self._attend(q, k, v, pair_mask, rel_embeddings, rel_index, logits_proj, weights_proj)
+        context, probs = self._attend(q, k, v, pair_mask, rel_embeddings, rel_index, logits_proj, weights_proj,
+                                      rel_rows=rel_rows, token_mask=token_mask, output_attentions=output_attentions)
         return _merge_heads(context), probs
 
 
@@ -171,12 +243,22 @@ class DebertaV2SelfAttention(_RelativeTerms):
     def _pos_query(self, rel):
         return self.query_proj(rel) if self.share_att_key else self.pos_query_proj(rel)
 
-    def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None):
-        """hidden_states (B, T, C) -> context (B, T, C), probabilities (B, H, T, T)."""
-        q = _split_heads(self.query_proj(hidden_states), self.num_attention_heads)  # (B, H, T, D)
-        k = _split_heads(self.key_proj(hidden_states), self.num_attention_heads)
-        v = _split_heads(self.value_proj(hidden_states), self.num_attention_heads)
-        context, probs = self._attend(q, k, v, pair_mask, rel_embeddings, rel_index)
+    def _position_parameters(self):
+        if self.share_att_key:
+            names = (("key_proj",) if self.use_c2p else ()) + (("query_proj",) if self.use_p2c else ())
+        else:
+            names = (("pos_key_proj",) if self.use_c2p else ()) + (("pos_query_proj",) if self.use_p2c else ())
+        return [p for name in names for p in getattr(self, name).parameters()]
+
+    def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None, *, rel_rows=None,
+                token_mask=None, output_attentions: bool = True):
+        """hidden_states (B, T, C) -> context (B, T, C), probabilities (B, H, T, T) (see `_attend`)."""
+        projections = (self.query_proj, self.key_proj, self.value_proj)
+        qkv = linear(self, "qkv", hidden_states, [p.weight for p in projections], [p.bias for p in projections])
+        B, T = hidden_states.shape[:2]
+        q, k, v = qkv.view(B, T, 3, self.num_attention_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, D)
+        context, probs = self._attend(q, k, v, pair_mask, rel_embeddings, rel_index, rel_rows=rel_rows,
+                                      token_mask=token_mask, output_attentions=output_attentions)
         return _merge_heads(context), probs
 
 
@@ -190,7 +272,8 @@ class DebertaSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        out = linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias])
+        return self.LayerNorm(self.dropout(out) + input_tensor)
 
 
 class DebertaAttention(nn.Module):
@@ -201,6 +284,6 @@ class DebertaAttention(nn.Module):
         self.self = DebertaSelfAttention(config) if config.family == "v1" else DebertaV2SelfAttention(config)
         self.output = DebertaSelfOutput(config)
 
-    def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None):
-        context, probs = self.self(hidden_states, pair_mask, rel_embeddings, rel_index)
+    def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None, **kwargs):
+        context, probs = self.self(hidden_states, pair_mask, rel_embeddings, rel_index, **kwargs)
         return self.output(context, hidden_states), probs

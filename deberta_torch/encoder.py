@@ -9,8 +9,9 @@ from torch.utils.checkpoint import checkpoint
 from deberta_core.config import BaseDebertaConfig
 
 from .attention import DebertaAttention
+from .kernels import InferenceCache, linear, tracing
 from .layers import LayerNorm, get_activation
-from .relative_position import relative_position_index
+from .relative_position import RelativeRows, flat_ends, index_from_line, relative_position_line
 
 
 class DebertaIntermediate(nn.Module):
@@ -18,9 +19,12 @@ class DebertaIntermediate(nn.Module):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.intermediate_size)
         self.intermediate_act_fn = get_activation(config.hidden_act)
+        self.exact_gelu = config.hidden_act == "gelu"  # fused into the matmul where possible
 
     def forward(self, hidden_states):
-        return self.intermediate_act_fn(self.dense(hidden_states))
+        if self.exact_gelu:
+            return linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias], gelu=True)
+        return self.intermediate_act_fn(linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias]))
 
 
 class DebertaOutput(nn.Module):
@@ -31,7 +35,8 @@ class DebertaOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states)) + input_tensor)
+        out = linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias])
+        return self.LayerNorm(self.dropout(out) + input_tensor)
 
 
 class DebertaLayer(nn.Module):
@@ -43,8 +48,9 @@ class DebertaLayer(nn.Module):
         self.intermediate = DebertaIntermediate(config)
         self.output = DebertaOutput(config)
 
-    def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None):
-        attention_output, probs = self.attention(hidden_states, pair_mask, rel_embeddings, rel_index)
+    def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None, **kwargs):
+        """kwargs (rel_rows, token_mask, output_attentions) go to the self-attention (attention.py)."""
+        attention_output, probs = self.attention(hidden_states, pair_mask, rel_embeddings, rel_index, **kwargs)
         layer_output = self.output(self.intermediate(attention_output), attention_output)
         return layer_output, probs
 
@@ -74,7 +80,13 @@ class ConvLayer(nn.Module):
 
 
 class DebertaEncoder(nn.Module):
-    """The layer stack plus what every layer shares: the relative table and its index matrix."""
+    """The layer stack plus what every layer shares: the relative table and its index.
+
+    Input-independent work happens once per forward, not per layer: the LayerNorm of the relative table,
+    the bucketed distance line (one entry per distance, T + S - 1 of them), the rows of the table that
+    line reaches, and, for eager layers only, the (T, T) index. In eval mode without autograd these are
+    cached per sequence length and rebuilt when a relative weight changes (storage or version counter).
+    """
 
     def __init__(self, config: BaseDebertaConfig):
         super().__init__()
@@ -88,23 +100,96 @@ class DebertaEncoder(nn.Module):
         self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.norm_rel_embeddings else None
         self.conv = ConvLayer(config) if config.family == "v2" and config.conv_kernel_size > 0 else None
         self.gradient_checkpointing = False
+        self._relative_cache = InferenceCache()
 
     def _relative_inputs(self, seq_len: int, device):
         """Relative table rows this length can reach (after the v2 LayerNorm) and the (T, T) index."""
         if not self.relative_attention:
             return None, None
-        table = self.rel_embeddings.weight
-        if self.LayerNorm is not None:
-            table = self.LayerNorm(table)
-        if self.family == "v1":
-            # v1 uses only the rows a length can reach: [K - span, K + span) of the 2K-row table.
-            span = min(seq_len, self.max_relative_positions)
-            table = table[self.max_relative_positions - span: self.max_relative_positions + span]
-        else:
-            span = table.shape[0] // 2
-        index = relative_position_index(seq_len, seq_len, span, self.position_buckets,
-                                        self.max_relative_positions, device=device)
+        table, index, _ = self._positions(seq_len, device, need_index=True, need_rows=False)
         return table, index
+
+    def _normed_table(self):
+        """The whole relative table (2K or 2B rows, C) after the v2 LayerNorm."""
+        table = self.rel_embeddings.weight
+        return table if self.LayerNorm is None else self.LayerNorm(table)
+
+    def _span(self, seq_len: int) -> int:
+        if self.family == "v1":  # v1 reads rows [K - span, K + span) of its 2K-row table
+            return min(seq_len, self.max_relative_positions)
+        return self.rel_embeddings.weight.shape[0] // 2
+
+    def _relative_parameters(self):
+        params = [self.rel_embeddings.weight]
+        if self.LayerNorm is not None:
+            params += [self.LayerNorm.weight, self.LayerNorm.bias]
+        return params
+
+    def _positions(self, seq_len: int, device, need_index: bool, need_rows: bool):
+        """(table, index) for eager layers and RelativeRows for fast layers, each only when needed.
+
+        Eager layers get what the reference computes: the table (v1: sliced to [K - span, K + span)) and
+        the (T, T) index into it. Fast layers get the whole table and the distance line in absolute
+        rows, so their cached projections serve every length. In eval mode without autograd the
+        normalised table and each length's line and index are cached until a relative weight changes.
+        """
+        if not self.relative_attention:
+            return None, None, None
+        compiling = tracing()
+        cacheable = not self.training and not torch.is_grad_enabled() and not compiling
+        if cacheable:
+            versions = tuple((p.data_ptr(), p._version, p.dtype) for p in self._relative_parameters())
+            key = (torch.device(device), torch.is_inference_mode_enabled())
+            store = self._relative_cache
+            if store.get("key") != (key, versions):
+                store.clear()
+                store.update(key=(key, versions), table=self._normed_table(), lengths={})
+            table = store["table"]
+            lengths = store["lengths"]
+            if seq_len not in lengths:
+                if len(lengths) >= 4:
+                    lengths.pop(next(iter(lengths)))
+                lengths[seq_len] = {}
+            entry = lengths[seq_len]
+        else:
+            table, entry = self._normed_table(), {}
+        span = self._span(seq_len)
+        offset = self.max_relative_positions - span if self.family == "v1" else 0
+        if "line" not in entry:
+            entry["line"] = relative_position_line(seq_len, seq_len, span, self.position_buckets,
+                                                   self.max_relative_positions, device=device)
+        line = entry["line"]  # rows of table[offset: offset + 2 * span]
+        index = rows = None
+        if need_index:
+            if "index" not in entry:
+                entry["index"] = index_from_line(line, seq_len, seq_len)
+            index = entry["index"]
+        if need_rows:
+            if "rows" not in entry:
+                absolute = line + offset if offset else line
+                if compiling:  # row bounds would need .item(); project the whole table instead
+                    entry["rows"] = RelativeRows(table, absolute)
+                else:  # the line is non-decreasing: it reaches rows line[0] .. line[-1] only
+                    reach = (int(absolute[0]), int(absolute[-1]))
+                    entry["rows"] = RelativeRows(table, absolute, flat_ends(line), reach)
+            rows = entry["rows"]
+        if self.family == "v1":
+            table = table[offset: offset + 2 * span]
+        return table, index, rows
+
+    @staticmethod
+    def _mask_form(pair_mask, token_mask):
+        """(pair_mask or None when nothing is masked, token_mask when pair_mask is its outer product)."""
+        if tracing():
+            return pair_mask, None  # no data-dependent branches in a graph
+        if bool(pair_mask.all()):
+            return None, None
+        T = pair_mask.shape[-1]
+        if token_mask is not None and pair_mask.shape[-2] == T and token_mask.shape[-1] == T:
+            token = token_mask.bool()
+            if torch.equal(pair_mask, token[:, None, :, None] & token[:, None, None, :]):
+                return pair_mask, token
+        return pair_mask, None
 
     def forward(self, embedding_output, pair_mask, token_mask, output_hidden_states=False,
                 output_attentions=False):
@@ -112,16 +197,22 @@ class DebertaEncoder(nn.Module):
 
         Returns the last hidden state, all hidden states (L + 1, or None) and attentions (L, or None).
         """
-        rel_embeddings, rel_index = self._relative_inputs(embedding_output.shape[1], embedding_output.device)
+        T = embedding_output.shape[1]
+        impls = {layer.attention.self.attn_implementation for layer in self.layer}
+        eager = "eager" in impls or any(getattr(layer.attention.self, "talking_head", False) for layer in self.layer)
+        fast = bool(impls - {"eager"})
+        rel_embeddings, rel_index, rel_rows = self._positions(T, embedding_output.device, eager, fast)
+        attn_mask, padding = self._mask_form(pair_mask, token_mask)
+        kwargs = {"rel_rows": rel_rows, "token_mask": padding, "output_attentions": output_attentions}
         all_hidden = [embedding_output] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
         hidden_states = embedding_output
         for i, layer in enumerate(self.layer):
             if self.gradient_checkpointing and self.training:
-                hidden_states, probs = checkpoint(layer, hidden_states, pair_mask, rel_embeddings, rel_index,
-                                                  use_reentrant=False)
+                hidden_states, probs = checkpoint(layer, hidden_states, attn_mask, rel_embeddings, rel_index,
+                                                  use_reentrant=False, **kwargs)
             else:
-                hidden_states, probs = layer(hidden_states, pair_mask, rel_embeddings, rel_index)
+                hidden_states, probs = layer(hidden_states, attn_mask, rel_embeddings, rel_index, **kwargs)
             if i == 0 and self.conv is not None:
                 hidden_states = self.conv(embedding_output, hidden_states, token_mask)
             if output_hidden_states:

@@ -1,0 +1,302 @@
+"""Fast disentangled attention: relative scores from banded matmuls, one additive bias, a fused softmax.
+
+Legend: B batch, T query length, S key length, H heads, D head dim, W = T + S - 1 distinct distances.
+
+The relative index depends only on the distance: idx(i, j) = line[i - j + S - 1] (relative_position.py).
+Lay the position tables out by distance once, pos_key_line[m] = pos_key[line[m]] / scale (and the same
+for pos_query), and number the keys backwards, c = S - 1 - j. Then both relative terms depend on i + c:
+  c2p[i, j] = q_i . pos_key_line[i + c]          p2c[i, j] = k_j . pos_query_line[i + c]
+so a block of n query rows needs only the band pos_key_line[r0 : r0 + n + S - 1]: one (n, n + S - 1)
+matmul, read through a strided view with row stride n + S (the Transformer-XL "relative shift"), and a
+block of keys needs a (n + k - 1, k) band of pos_query_line, read along its diagonals. No int64 index,
+no gather, no (B, H, T, R) products. The banded work equals one extra q.k product per term.
+
+c2p + p2c, with the mask folded in as the dtype minimum, is the additive bias of one attention core:
+`torch.nn.functional.scaled_dot_product_attention` (its CPU kernel fuses q.k, the bias, the softmax
+and the value product), or in bfloat16 inference a baddbmm + softmax + bmm on the cache-sized block,
+which is faster than that kernel's bfloat16 path on CPU. Reversing the keys (and values) changes nothing but the order of the
+softmax sum. The bias is built per (batch chunk, query block) so it stays in cache and its memory is
+bounded; long inputs are processed one query block at a time.
+
+Masks follow the PyTorch reference (SPEC §2.9): a masked score is the dtype minimum and the softmax is
+plain, so a fully masked (padding) query row attends uniformly to every key. With a 2-D padding mask
+the bias masks padded keys only, and padded query rows get that uniform result, mean(v), directly.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+
+# Query rows per c2p band and keys per p2c band, by element size: a wider band wastes (tile - 1) / S
+# of the work, a narrower one runs smaller matmuls. Tuned on a 2-core AVX-512 CPU (docs/performance.md).
+TILE_QUERY = {4: 32, 2: 64}
+TILE_KEY = {4: 32, 2: 32}
+# Elements of the (chunk, H, rows, S) bias built at once in inference (16 MB in float32).
+BIAS_BUDGET = 4 * 2 ** 20
+# Inference on CPU runs the encoder's Linear layers through oneDNN with weights packed once (and the
+# exact GELU fused into the intermediate layer). DEBERTA_TORCH_PACKED_LINEAR=0 turns it off.
+PACKED_LINEAR = os.environ.get("DEBERTA_TORCH_PACKED_LINEAR", "1") != "0"
+
+
+def distance_tables(pos_key, pos_query, line, scale):
+    """Lay (H, R, D) position keys/queries out by distance and divide them by the score scale.
+
+    Returns pos_key_line and pos_query_line, (H, T + S - 1, D) each (or None): row m belongs to the
+    distance d = m - (S - 1), i.e. to the table row line[m].
+    """
+    key_line = None if pos_key is None else (pos_key / scale).index_select(-2, line)
+    query_line = None if pos_query is None else (pos_query / scale).index_select(-2, line)
+    return key_line, query_line
+
+
+def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int, int], key_fill_rev=None,
+                  flat: tuple[int, int] | None = None, tile_query: int | None = None,
+                  tile_key: int | None = None) -> torch.Tensor:
+    """(c2p + p2c) / scale for query rows [i0, i1) against every key, keys reversed: (B, H, i1 - i0, S).
+
+    query (B, H, T, D); key_rev (B, H, S, D) = key.flip(2); tables from `distance_tables` (either may
+    be None). key_fill_rev: optional bool (B, S) in reversed key order, True for keys to mask: their
+    bias is the dtype minimum. flat: (m_lo, m_hi) from `relative_position.flat_ends`, or None: where
+    i + c <= m_lo (or >= m_hi) every distance reads the first (last) table row, and the term is a
+    per-row or per-key constant instead of a band product.
+    """
+    B, H, T, D = query.shape
+    S = key_rev.shape[2]
+    tile_query = TILE_QUERY.get(query.element_size(), 32) if tile_query is None else tile_query
+    tile_key = TILE_KEY.get(query.element_size(), 32) if tile_key is None else tile_key
+    table = pos_key_line if pos_key_line is not None else pos_query_line
+    W = table.shape[1]
+    m_lo, m_hi = (-1, W) if flat is None else flat
+    i0, i1 = rows
+    n = i1 - i0
+    minimum = torch.finfo(query.dtype).min
+    bias = query.new_empty(B, H, n, S)
+    if pos_query_line is not None:
+        # p2c[i, c] = k_rev[c] . pos_query_line[i + c]; keys below c_lo (from c_hi on) see one row only
+        c_lo = min(max(m_lo - i1 + 2, 0), S)
+        c_hi = min(max(m_hi - i0, c_lo), S)
+        for c0, c1, end in ((0, c_lo, 0), (c_hi, S, W - 1)):
+            if c1 > c0:
+                const = key_rev[:, :, c0:c1] @ pos_query_line[:, end, :, None]  # (B, H, k, 1)
+                if key_fill_rev is not None:
+                    const.masked_fill_(key_fill_rev[:, None, c0:c1, None], torch.finfo(const.dtype).min)
+                bias[..., c0:c1] = const.transpose(-1, -2)
+        for c0 in range(c_lo, c_hi, tile_key):
+            c1 = min(c_hi, c0 + tile_key)
+            k = c1 - c0
+            keys = key_rev[:, :, c0:c1].permute(1, 3, 0, 2).reshape(H, D, B * k)  # (H, D, B k)
+            band = pos_query_line[:, i0 + c0: i1 + c1 - 1] @ keys  # (H, n + k - 1, B k), band row x = i - i0 + c - c0
+            if key_fill_rev is not None:
+                band.view(H, n + k - 1, B, k).masked_fill_(key_fill_rev[:, c0:c1], torch.finfo(band.dtype).min)
+            # fresh, contiguous matmul output read along its diagonals
+            bias[..., c0:c1] = band.as_strided((B, H, n, k), (k, (n + k - 1) * B * k, B * k, B * k + 1))
+    else:
+        bias.zero_()
+        if key_fill_rev is not None:
+            bias.masked_fill_(key_fill_rev[:, None, None, :], minimum)
+    if pos_key_line is not None:
+        # c2p[i, c] = q_i . pos_key_line[i + c]
+        for r0 in range(i0, i1, tile_query):
+            r1 = min(i1, r0 + tile_query)
+            r = r1 - r0
+            a, b = r0 - i0, r1 - i0  # rows of the bias (index it afresh each time: autograd tracks views)
+            q = query[:, :, r0:r1]
+            c_lo = min(max(m_lo - r1 + 2, 0), S)
+            c_hi = min(max(m_hi - r0, c_lo), S)
+            if c_lo > 0:
+                bias[:, :, a:b, :c_lo] += q @ pos_key_line[:, 0, :, None]  # (B, H, r, 1)
+            if c_hi < S:
+                bias[:, :, a:b, c_hi:] += q @ pos_key_line[:, W - 1, :, None]
+            if c_hi > c_lo:
+                w = r + c_hi - c_lo - 1
+                rows_q = q.transpose(0, 1).reshape(H, B * r, D)  # (H, B r, D)
+                band = rows_q @ pos_key_line[:, r0 + c_lo: r1 - 1 + c_hi].transpose(-1, -2)  # (H, B r, w)
+                # band column m = (i - r0) + (c - c_lo): a row stride of w + 1 walks the diagonal
+                bias[:, :, a:b, c_lo:c_hi] += band.as_strided((B, H, r, c_hi - c_lo), (r * w, B * r * w, w + 1, 1))
+    return bias
+
+
+def _plan(B, H, T, S, grad: bool):
+    """Batch chunk size and query block size for the bias."""
+    if grad:
+        return B, T  # autograd keeps every block anyway; one graph is cheapest
+    per_row = H * S
+    if per_row * T <= BIAS_BUDGET:
+        return max(1, min(B, BIAS_BUDGET // (per_row * T))), T
+    rows = max(64, (BIAS_BUDGET // per_row) // 64 * 64)
+    return 1, min(T, rows)
+
+
+def _core(query, key, value, bias, scale, dropout_p):
+    """softmax(q.k / scale + bias) v for one block; bias (B, H, n, S) is consumed (overwritten)."""
+    if query.dtype != torch.bfloat16 or torch.is_grad_enabled() or dropout_p > 0.0:
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=bias, dropout_p=dropout_p,
+                                              scale=1.0 / scale)
+    B, H, n, D = query.shape
+    S = key.shape[2]
+    scores = bias.view(B * H, n, S).baddbmm_(query.reshape(B * H, n, D), key.reshape(B * H, S, D).transpose(1, 2),
+                                              alpha=1.0 / scale)
+    return (torch.softmax(scores, dim=-1) @ value.reshape(B * H, S, -1)).view(B, H, n, -1)
+
+
+def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_query_line=None, pair_mask=None,
+                       token_mask=None, dropout_p: float = 0.0, output_attentions: bool = False, flat=None):
+    """Disentangled attention through one additive bias and a fused softmax.
+
+    query, key, value: (B, H, T|S, D). scale: sqrt(D * scale_factor); the content score is q.k / scale.
+    pos_key_line / pos_query_line: (H, T + S - 1, D) from `distance_tables`, or None (term disabled).
+    pair_mask: bool (B, 1, T, S), True where query i may attend to key j, or None (attend everywhere).
+    token_mask: bool (B, T), given when pair_mask is exactly token_mask[i] & token_mask[j] (a 2-D padding
+    mask, T == S); padded keys are then masked in the bias and padded query rows get mean(v).
+    flat: optional (m_lo, m_hi) stretches of the distance line that read a single row (`relative_bias`).
+    Returns context (B, H, T, D) and, when output_attentions, probabilities (B, H, T, S) (else None).
+    """
+    B, H, T, D = query.shape
+    S = key.shape[2]
+    relative = pos_key_line is not None or pos_query_line is not None
+    if output_attentions:
+        return _explicit(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask, dropout_p,
+                         flat)
+    if not relative and pair_mask is None:
+        return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p, scale=1.0 / scale), None
+    padding = token_mask is not None
+    if not relative:
+        if padding:
+            bias = torch.zeros((), dtype=query.dtype, device=query.device).masked_fill(
+                ~token_mask[:, None, None, :], torch.finfo(query.dtype).min)
+        else:
+            bias = torch.zeros((), dtype=query.dtype, device=query.device).masked_fill(
+                ~pair_mask, torch.finfo(query.dtype).min)
+        context = F.scaled_dot_product_attention(query, key, value, attn_mask=bias, dropout_p=dropout_p,
+                                                 scale=1.0 / scale)
+        return (_uniform_padded_rows(context, value, token_mask) if padding else context), None
+
+    key_rev, value_rev = key.flip(2), value.flip(2)
+    fill_rev = (~token_mask).flip(-1) if padding else None
+    mask_rev = pair_mask.flip(-1) if pair_mask is not None and not padding else None
+    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                           for t in (query, key, value, pos_key_line, pos_query_line))
+    chunk, block = _plan(B, H, T, S, grad)
+    if chunk == B and block == T:
+        context = _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev,
+                                fill_rev, (0, T), dropout_p, flat)
+    else:
+        context = query.new_empty(B, H, T, value.shape[-1])
+        for b0 in range(0, B, chunk):
+            b1 = min(B, b0 + chunk)
+            q, k, v = query[b0:b1], key_rev[b0:b1], value_rev[b0:b1]
+            mask = None if mask_rev is None else mask_rev[b0:b1]
+            fill = None if fill_rev is None else fill_rev[b0:b1]
+            for i0 in range(0, T, block):
+                i1 = min(T, i0 + block)
+                context[b0:b1, :, i0:i1] = _attend_block(q, k, v, scale, pos_key_line, pos_query_line, mask, fill,
+                                                         (i0, i1), dropout_p, flat)
+    if padding:
+        context = _uniform_padded_rows(context, value, token_mask)
+    return context, None
+
+
+def _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev, fill_rev, rows,
+                  dropout_p, flat):
+    i0, i1 = rows
+    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat)
+    if mask_rev is not None:
+        bias = bias.masked_fill(~mask_rev[:, :, i0:i1], torch.finfo(bias.dtype).min)
+    q = query if (i0, i1) == (0, query.shape[2]) else query[:, :, i0:i1]
+    return _core(q, key_rev, value_rev, bias, scale, dropout_p)
+
+
+def _uniform_padded_rows(context, value, token_mask):
+    """Fully masked query rows attend uniformly to all S keys (reference semantics): mean of v."""
+    mean = value.mean(dim=-2, keepdim=True).to(context.dtype)  # (B, H, 1, D)
+    return torch.where(token_mask[:, None, :, None], context, mean)
+
+
+def _explicit(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask, dropout_p, flat):
+    """The same scores with probabilities materialised, for output_attentions=True."""
+    T = query.shape[2]
+    scores = query @ (key.transpose(-1, -2) / scale)  # (B, H, T, S)
+    if pos_key_line is not None or pos_query_line is not None:
+        bias = relative_bias(query, key.flip(2), pos_key_line, pos_query_line, (0, T), flat=flat)
+        scores = scores + bias.flip(-1)
+    if token_mask is not None and pair_mask is None:
+        pair_mask = token_mask[:, None, :, None] & token_mask[:, None, None, :]
+    if pair_mask is not None:
+        scores = scores.masked_fill(~pair_mask, torch.finfo(scores.dtype).min)
+    probs = torch.softmax(scores, dim=-1)
+    if dropout_p > 0.0:
+        probs = F.dropout(probs, p=dropout_p)
+    return probs @ value, probs
+
+
+# ----------------------------------------------------------------------------------- linear layers
+def tracing() -> bool:
+    """Inside torch.compile / torch.export or torch.jit.trace: no caches, no data-dependent shortcuts."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
+
+
+class InferenceCache(dict):
+    """Derived tensors kept between inference calls; copies and pickles as empty (rebuilt on demand).
+
+    Packed oneDNN weights cannot be serialised, and a copied model must not share them anyway.
+    """
+
+    def __deepcopy__(self, memo):
+        return type(self)()
+
+    def __reduce__(self):
+        return type(self), ()
+
+
+def cached(owner: torch.nn.Module, name: str, tensors, build):
+    """`build()`, kept on `owner` until one of `tensors` changes storage, version counter or dtype.
+
+    Version counters move on every in-place update (optimizer steps, load_state_dict, copy_), and
+    `.to()` or `.data =` replace the storage, so a stale value is never returned.
+    """
+    key = tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
+    store = owner.__dict__.setdefault("_inference_cache", InferenceCache())
+    hit = store.get(name)
+    if hit is not None and hit[0] == key:
+        return hit[1]
+    value = build()
+    store[name] = (key, value)
+    return value
+
+
+def _packable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    return (PACKED_LINEAR and x.device.type == "cpu" and x.dtype == weight.dtype
+            and x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
+            and not torch.is_autocast_enabled("cpu") and not tracing()
+            and torch.backends.mkldnn.is_available())
+
+
+def linear(owner: torch.nn.Module, name: str, x: torch.Tensor, weights, biases=(), gelu: bool = False):
+    """x @ cat(weights).T + cat(biases), then the exact GELU when `gelu`; several weights fuse into one matmul.
+
+    weights: list of (out_i, in) tensors; biases: matching list of (out_i,) tensors, or empty for none.
+    In CPU inference (no autograd) the concatenated weight is packed once for oneDNN and cached on
+    `owner`; otherwise this is F.linear (autograd flows through the concatenation).
+    """
+    tensors = list(weights) + list(biases)
+    if _packable(x, weights[0]):
+        def build():
+            weight = weights[0] if len(weights) == 1 else torch.cat(list(weights))
+            bias = None if not biases else (biases[0] if len(biases) == 1 else torch.cat(list(biases)))
+            return torch.ops.mkldnn._reorder_linear_weight(weight.detach()), None if bias is None else bias.detach()
+        packed, bias = cached(owner, name + "/packed", tensors, build)
+        if gelu:
+            return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "gelu", [], "none")
+        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+    if len(weights) == 1:
+        weight, bias = weights[0], (biases[0] if biases else None)
+    elif torch.is_grad_enabled() or tracing():
+        weight, bias = torch.cat(list(weights)), (torch.cat(list(biases)) if biases else None)
+    else:
+        weight, bias = cached(owner, name + "/cat", tensors, lambda: (torch.cat(list(weights)),
+                                                             torch.cat(list(biases)) if biases else None))
+    out = F.linear(x, weight, bias)
+    return F.gelu(out) if gelu else out
