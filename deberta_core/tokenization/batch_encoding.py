@@ -99,7 +99,7 @@ class BatchEncoding(dict):
         """1 or 2: how many texts (single or pair) built the first sequence."""
         if not self._rows:
             return None
-        return 1 + any(part[3] == 1 for part in self._rows[0].parts)
+        return 1 if self._rows[0].b is None else 2
 
     # ---------------------------------------------------------------- tensors
     def convert_to_tensors(self, tensor_type=None, prepend_batch_axis: bool = False) -> "BatchEncoding":

@@ -110,14 +110,20 @@ def runtime_piece_name(piece: str, kind: int) -> str:
     return piece + SPACE_MARK
 
 
-def unigram_backend(spm: SpmModel) -> Tokenizer:
-    """The Rust unigram pipeline for an spm.model, fed with text already mapped by the charsmap.
+def unigram_backend(spm: SpmModel) -> tuple[Tokenizer, Tokenizer]:
+    """Rust unigram pipelines for an spm.model, fed with text already mapped by the charsmap.
 
-    Pre-tokenizer: split on plain spaces (dropping them, which also strips and collapses them
-    the way SentencePiece does), then Metaspace puts "▁" in front of every word. The "▁" is
-    inserted rather than taken from the space, so offsets cover the word and not the space
-    before it. No normaliser (see the module docstring). Byte fallback is off: the fast
-    tokenizer swaps byte pieces in for [UNK].
+    Returns (general, plain), two pipelines over one model, with no normaliser (see the
+    module docstring) and byte fallback off (the fast tokenizer swaps byte pieces in for
+    [UNK]):
+
+    * general: split on plain spaces, dropping them (which also strips and collapses them the
+      way SentencePiece does), then Metaspace puts "▁" in front of every word. The "▁" is
+      inserted rather than taken from the space, so offsets cover the word and not the space
+      before it. Right for every text.
+    * plain: Metaspace alone turns each space into "▁" and splits there. Same ids, a little
+      faster, but only right for texts without a run of spaces or a trailing space; used for
+      ids when offsets are not needed.
     """
     if spm.model_type != UNIGRAM:
         raise NotImplementedError("only unigram SentencePiece models can be converted")
@@ -130,14 +136,17 @@ def unigram_backend(spm: SpmModel) -> Tokenizer:
     names = [name for name, _ in vocab]
     if len(set(names)) != len(names):
         raise VocabularyError("the SentencePiece vocabulary has duplicate pieces")
-    backend = Tokenizer(models.Unigram(vocab, unk_id=spm.unk_id, byte_fallback=False))
+    model = models.Unigram(vocab, unk_id=spm.unk_id, byte_fallback=False)
+    general, plain = Tokenizer(model), Tokenizer(model)
     # CharDelimiterSplit is the cheapest way to split on " " alone (WhitespaceSplit would also
     # split on U+0085, which SentencePiece keeps as a character).
-    backend.pre_tokenizer = pre_tokenizers.Sequence([
+    general.pre_tokenizer = pre_tokenizers.Sequence([
         pre_tokenizers.CharDelimiterSplit(" "),
         pre_tokenizers.Metaspace(replacement=SPACE_MARK, prepend_scheme="always", split=False)])
-    backend.decoder = decoders.Metaspace(replacement=SPACE_MARK, prepend_scheme="always", split=True)
-    return backend
+    plain.pre_tokenizer = pre_tokenizers.Metaspace(replacement=SPACE_MARK, prepend_scheme="always", split=True)
+    for backend in (general, plain):
+        backend.decoder = decoders.Metaspace(replacement=SPACE_MARK, prepend_scheme="always", split=True)
+    return general, plain
 
 
 def unigram_tokenizer_json(spm: SpmModel, added: dict[int, AddedToken], cls_token: str,
@@ -214,7 +223,8 @@ def read_unigram_tokenizer_json(path: Path) -> tuple[SpmModel, dict]:
     precompiled = _find(data.get("normalizer"), "Precompiled")
     charsmap = base64.b64decode(precompiled["precompiled_charsmap"]) if precompiled else b""
     metaspace = _find(data.get("pre_tokenizer"), "Metaspace")
-    spm = SpmModel(pieces=pieces, scores=scores, types=types, unk_id=unk_id, byte_fallback=bool(model.get("byte_fallback")) or has_bytes,
+    spm = SpmModel(pieces=pieces, scores=scores, types=types, unk_id=unk_id,
+                   byte_fallback=bool(model.get("byte_fallback")) or has_bytes,
                    normalizer_name="nmt_nfkc" if charsmap else "identity", precompiled_charsmap=charsmap,
                    add_dummy_prefix=(metaspace or {}).get("prepend_scheme", "always") != "never",
                    remove_extra_whitespaces=_find(data.get("normalizer"), "Strip") is not None

@@ -96,7 +96,7 @@ class DebertaTokenizerFast(DebertaTokenizerBase):
         # Without offsets the batch call is cheaper; offsets/word ids are made on request.
         encodings = self._backend.encode_batch_fast(texts, add_special_tokens=False)
         detail = self._detail
-        return [Encoded(e.ids, detail=(detail, t)) for t, e in zip(texts, encodings)]
+        return [Encoded(e.ids, detail=detail, detail_arg=t) for t, e in zip(texts, encodings)]
 
     def convert_tokens_to_string(self, tokens: list[str]) -> str:
         """Map byte symbols back to bytes and decode UTF-8 (as the slow tokenizer)."""
@@ -134,7 +134,8 @@ class DebertaTokenizerFast(DebertaTokenizerBase):
 
 class _Chunk:
     """One piece of text as the Rust model sees it: ``mapped`` after lower-casing and the
-    charsmap, with the original character span of each mapped character (None = identity)."""
+    charsmap, with the original character span of each mapped character. Texts that neither
+    change are passed around as plain strings instead (see ``_mapped``/``_original``)."""
 
     __slots__ = ("mapped", "starts", "ends")
 
@@ -153,6 +154,14 @@ class _Chunk:
                 pos = starts[s] if s < n else (ends[-1] if n else 0)
                 out.append((pos, pos))
         return out
+
+
+def _mapped(chunk) -> str:
+    return chunk if type(chunk) is str else chunk.mapped
+
+
+def _original(chunk, offsets):
+    return offsets if type(chunk) is str else chunk.to_original(offsets)
 
 
 def _lowercase(text: str) -> tuple[str, list[int] | None, list[int] | None]:
@@ -197,7 +206,7 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
         self.split_by_punct = bool(split_by_punct)
         self._pieces = spm.pieces
         self._vocab = {piece: i for i, piece in enumerate(self._pieces)}
-        self._backend = unigram_backend(spm)
+        self._backend, self._backend_plain = unigram_backend(spm)
         # Exact SentencePiece search for the rare texts where float32 ties decide (unigram.py).
         self._ties = TieDetector(spm)
         self._exact_model: SpmUnigram | None = None
@@ -235,22 +244,25 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
         return " " if (is_split_into_words or add_prefix_space) else ""
 
     # ------------------------------------------------------------------ encoding
-    def _chunk(self, text: str) -> _Chunk:
+    def _chunk(self, text: str):
+        """``text`` as the Rust model gets it: a _Chunk, or the text itself when unchanged."""
         starts = ends = None
         if self.do_lower_case:
             text, starts, ends = _lowercase(text)
+        elif not self._charsmap.needs_mapping(text):
+            return text
         mapped, m_starts, m_ends = self._charsmap.map(text)
         if m_starts is not None:
             if starts is not None:
                 m_starts = [starts[i] for i in m_starts]
                 m_ends = [ends[i - 1] for i in m_ends]
             starts, ends = m_starts, m_ends
-        return _Chunk(mapped, starts, ends)
+        return _Chunk(mapped, starts, ends) if starts is not None else mapped
 
     def _expand_bytes(self, chunk: _Chunk, ids, offsets, words):
         """Replace each [UNK] by the byte pieces of the characters it covers (byte fallback)."""
         new_ids, new_offsets, new_words = [], [], []
-        text = chunk.mapped
+        text = _mapped(chunk)
         for token, (s, e), word in zip(ids, offsets, words):
             if token != self._unk_id:
                 new_ids.append(token)
@@ -269,7 +281,7 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
         ids, offsets, words = encoding.ids, encoding.offsets, encoding.word_ids
         if self._byte_ids is not None and self._unk_id in ids:
             ids, offsets, words = self._expand_bytes(chunk, ids, offsets, words)
-        return ids, chunk.to_original(self._empty_spaces(ids, offsets)), words
+        return ids, _original(chunk, self._empty_spaces(ids, offsets)), words
 
     def _empty_spaces(self, ids, offsets):
         # A lone "▁" stands for the space before a word and spells no character of it.
@@ -279,23 +291,40 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
         return [(s, s) if token == space else (s, e) for token, (s, e) in zip(ids, offsets)]
 
     def _run(self, texts: list[str], with_offsets: bool) -> list:
-        """One Rust batch call (the offset-free variant when offsets are not needed)."""
+        """Rust encodings of mapped texts, in one batch call per pipeline.
+
+        Without offsets, texts free of space runs, trailing spaces and literal "▁" take the
+        plain pipeline (see convert.unigram_backend) and the cheaper offset-free batch call.
+        """
         if with_offsets:
             return self._backend.encode_batch(texts, add_special_tokens=False)
-        return self._backend.encode_batch_fast(texts, add_special_tokens=False)
+        odd = [i for i, t in enumerate(texts) if "  " in t or t[-1:] == " " or not t or SPACE_MARK in t]
+        if not odd:
+            return self._backend_plain.encode_batch_fast(texts, add_special_tokens=False)
+        results = [None] * len(texts)
+        for i, encoding in zip(odd, self._backend.encode_batch_fast([texts[i] for i in odd],
+                                                                    add_special_tokens=False)):
+            results[i] = encoding
+        if len(odd) < len(texts):
+            marked = set(odd)
+            rest = [i for i in range(len(texts)) if i not in marked]
+            for i, encoding in zip(rest, self._backend_plain.encode_batch_fast([texts[i] for i in rest],
+                                                                               add_special_tokens=False)):
+                results[i] = encoding
+        return results
 
     def _encode_one(self, text: str):
         return self._backend.encode(text, add_special_tokens=False)
 
     def _chunk_detail(self, chunk: _Chunk):
         """(offsets, word ids) of a chunk, computed when first asked for."""
-        return self._finish(chunk, self._encode_one(chunk.mapped))[1:]
+        return self._finish(chunk, self._encode_one(_mapped(chunk)))[1:]
 
     def _exact(self, chunk: _Chunk) -> Encoded:
         """Encode one chunk with SentencePiece's own float32 search (see unigram.py)."""
         if self._exact_model is None:
             self._exact_model = SpmUnigram(self.spm_model)
-        text, n_starts, n_ends = spm_spacing(chunk.mapped)
+        text, n_starts, n_ends = spm_spacing(_mapped(chunk))
         ids, offsets, words = [], [], []
         word = -1 if text.startswith(SPACE_MARK) else 0
         for index, s, e in self._exact_model.best_path(text):
@@ -311,7 +340,7 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
             ids.append(index)
             offsets.append((n_starts[s], n_ends[e - 1]))
             words.append(word)
-        return Encoded(ids, chunk.to_original(self._empty_spaces(ids, offsets)), words)
+        return Encoded(ids, _original(chunk, self._empty_spaces(ids, offsets)), words)
 
     def _encode_chunks(self, chunks: list[_Chunk], need_detail: bool, exact: bool = False):
         """Encode mapped chunks; returns one Encoded per chunk (offsets lazily unless asked).
@@ -320,7 +349,7 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
         """
         if exact:
             return [self._exact(chunk) for chunk in chunks]
-        texts = [c.mapped for c in chunks]
+        texts = [_mapped(c) for c in chunks]
         out = []
         if need_detail:
             encodings = self._run(texts, with_offsets=True)
@@ -341,8 +370,8 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
                 continue
 
             if byte_ids is not None and unk in ids:
-                ids = self._finish(chunk, self._encode_one(chunk.mapped))[0]
-            out.append(Encoded(ids, detail=(detail, chunk)))
+                ids = self._finish(chunk, self._encode_one(_mapped(chunk)))[0]
+            out.append(Encoded(ids, detail=detail, detail_arg=chunk))
         return out
 
     def _encode_segments(self, texts: list[str], need_detail: bool = False) -> list[Encoded]:

@@ -25,23 +25,23 @@ class Encoded:
 
     ids: token ids. ``offsets()`` gives (start, end) character spans in the input text and
     ``words()`` the word index of each token; fast tokenizers fill them, lazily where possible
-    (``detail`` is ``(function, argument)``, called once to return both; a pair rather than a
-    closure keeps large batches cheap), slow tokenizers leave them unavailable.
+    (``detail(detail_arg)`` is called once to return both; a function and its argument rather
+    than a closure keep large batches cheap), slow tokenizers leave them unavailable.
     """
 
-    __slots__ = ("ids", "_offsets", "_words", "_detail")
+    __slots__ = ("ids", "_offsets", "_words", "_detail", "_detail_arg")
 
-    def __init__(self, ids, offsets=None, words=None, detail=None):
+    def __init__(self, ids, offsets=None, words=None, detail=None, detail_arg=None):
         self.ids = ids
         self._offsets = offsets
         self._words = words
         self._detail = detail
+        self._detail_arg = detail_arg
 
     def _load(self):
         if self._offsets is None and self._detail is not None:
-            function, argument = self._detail
-            self._offsets, self._words = function(argument)
-            self._detail = None
+            self._offsets, self._words = self._detail(self._detail_arg)
+            self._detail = self._detail_arg = None
 
     def offsets(self) -> list[tuple[int, int]] | None:
         """Character spans of the tokens, or None for a slow tokenizer."""
@@ -60,20 +60,36 @@ class Encoded:
 class Row:
     """One output sequence: its ids, plus what is needed to rebuild everything else on demand.
 
-    ``n_a``/``n_b`` are the token counts taken from each text (``n_b`` None for a single
-    text), ``special`` whether [CLS]/[SEP] were added, ``pad_left``/``pad_right`` the padding.
-    ``parts`` record where each encoded slice landed, as (encoded, start, stop, sequence index,
-    position in the row), for offsets, word ids and sequence ids. Masks and token types are
-    built only when asked for, which keeps large batches cheap.
+    ``a``/``b`` are the Encoded texts it was cut from (``b`` None for a single text), with the
+    spans ``[a0, a1)``/``[b0, b1)`` it took; ``special`` says whether [CLS]/[SEP] were added,
+    ``pad_left``/``pad_right`` count padding. Masks, token types, offsets, word ids and
+    sequence ids are built only when asked for, which keeps large batches cheap.
     """
 
-    __slots__ = ("input_ids", "n_a", "n_b", "special", "parts", "sample", "pad_left", "pad_right")
+    __slots__ = ("input_ids", "a", "a0", "a1", "b", "b0", "b1", "special", "sample", "pad_left", "pad_right")
 
-    def __init__(self, input_ids, n_a, n_b, special, parts, sample):
+    def __init__(self, input_ids, a, a0, a1, b, b0, b1, special, sample):
         self.input_ids = input_ids
-        self.n_a, self.n_b, self.special = n_a, n_b, special
-        self.parts, self.sample = parts, sample
+        self.a, self.a0, self.a1, self.b, self.b0, self.b1 = a, a0, a1, b, b0, b1
+        self.special, self.sample = special, sample
         self.pad_left = self.pad_right = 0
+
+    @property
+    def n_a(self) -> int:
+        return self.a1 - self.a0
+
+    @property
+    def n_b(self) -> int | None:
+        return None if self.b is None else self.b1 - self.b0
+
+    @property
+    def parts(self) -> list[tuple]:
+        """(encoded, start, stop, sequence index, position in the row) per text slice."""
+        pos = self.pad_left + self.special
+        parts = [(self.a, self.a0, self.a1, 0, pos)]
+        if self.b is not None:
+            parts.append((self.b, self.b0, self.b1, 1, pos + self.a1 - self.a0 + self.special))
+        return parts
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -193,17 +209,11 @@ def _row(sample, a, span_a, b, span_b, add_special, cls_id, sep_id) -> Row:
     ids_a = a.ids if (a0 == 0 and a1 == len(a.ids)) else a.ids[a0:a1]
     if b is None:
         ids = [cls_id, *ids_a, sep_id] if add_special else list(ids_a)
-        return Row(ids, a1 - a0, None, add_special, [(a, a0, a1, 0, int(add_special))], sample)
+        return Row(ids, a, a0, a1, None, 0, 0, add_special, sample)
     b0, b1 = span_b
     ids_b = b.ids[b0:b1]
-    n_a = a1 - a0
-    if add_special:
-        ids = [cls_id, *ids_a, sep_id, *ids_b, sep_id]
-        parts = [(a, a0, a1, 0, 1), (b, b0, b1, 1, n_a + 2)]
-    else:
-        ids = [*ids_a, *ids_b]
-        parts = [(a, a0, a1, 0, 0), (b, b0, b1, 1, n_a)]
-    return Row(ids, n_a, b1 - b0, add_special, parts, sample)
+    ids = [cls_id, *ids_a, sep_id, *ids_b, sep_id] if add_special else [*ids_a, *ids_b]
+    return Row(ids, a, a0, a1, b, b0, b1, add_special, sample)
 
 
 def build_rows(sample: int, a: Encoded, b: Encoded | None, *, add_special: bool, cls_id: int,
@@ -258,5 +268,4 @@ def pad_rows(rows: list[Row], target: int, pad_id: int, side: str) -> None:
             row.pad_right += missing
         else:
             row.input_ids[:0] = [pad_id] * missing
-            row.parts = [(e, s, t, q, pos + missing) for e, s, t, q, pos in row.parts]
             row.pad_left += missing

@@ -27,7 +27,8 @@ class SpmModel:
     """The fields of an ``spm.model`` that encoding and decoding depend on.
 
     ``pieces[i]``, ``scores[i]`` and ``types[i]`` describe the piece with id ``i`` (kept as
-    three flat lists: 128,000 small objects would slow every garbage collection down). The normalizer fields mirror ``NormalizerSpec``
+    three flat lists: 128,000 small objects would slow every garbage collection down). The
+    normalizer fields mirror ``NormalizerSpec``
     (``precompiled_charsmap`` is the compiled nmt_nfkc rule table). ``serialized`` keeps the
     original file bytes so that saving writes back exactly what was read.
     """

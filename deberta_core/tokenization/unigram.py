@@ -111,16 +111,20 @@ class TieDetector:
         found = set(row[1:][pairs].tolist())
         # Runs of word pieces: number them, then look for two different pieces of one run, at
         # most WINDOW - 1 apart, with the same first character and two with the same last one.
+        # Work on the word pieces only (tokens of one run stay adjacent there).
         word = self.word_piece[flat]
         starts_run = word & ~np.append(False, word[:-1] & same_row)
-        run = np.where(word, np.cumsum(starts_run), 0)
-        first, last = self.first[flat], self.last[flat]
-        first_ok = np.zeros(total, dtype=bool)
-        last_ok = np.zeros(total, dtype=bool)
+        run_all = np.cumsum(starts_run)
+        keep = np.flatnonzero(word)
+        run = run_all[keep]
+        ids = flat[keep]
+        first, last = self.first[ids], self.last[ids]
+        first_ok = np.zeros(keep.size, dtype=bool)
+        last_ok = np.zeros(keep.size, dtype=bool)
         for gap in range(1, self.WINDOW):
-            if gap >= total:
+            if gap >= keep.size:
                 break
-            together = (run[gap:] == run[:-gap]) & (run[gap:] > 0) & (flat[gap:] != flat[:-gap])
+            together = (run[gap:] == run[:-gap]) & (ids[gap:] != ids[:-gap])
             first_ok[:-gap] |= together & (first[gap:] == first[:-gap])
             last_ok[:-gap] |= together & (last[gap:] == last[:-gap])
         candidates = np.intersect1d(run[first_ok], run[last_ok])
@@ -132,7 +136,7 @@ class TieDetector:
                 if r in found:
                     continue
                 stop = start
-                while stop < total and run[stop] == number:
+                while stop < total and word[stop] and run_all[stop] == number:
                     stop += 1
                 pieces = [self.pieces[i] for i in flat[start:stop].tolist()]
                 if any(reorderable(pieces[i:j]) for i in range(len(pieces))
@@ -170,10 +174,18 @@ class SpmUnigram:
         start = [-1] * (n + 1)
         ident = [-1] * (n + 1)
         pieces, max_len = self.pieces, self.max_len
+        # No piece has "▁" after its first character, so a piece starting at s ends at the
+        # next "▁" at the latest: that bounds the lengths worth looking up.
+        word_end = n
+        ends = [n] * n
+        for s in range(n - 1, -1, -1):
+            ends[s] = word_end
+            if text[s] == SPACE_MARK:
+                word_end = s
         for s in range(n):
             base = score[s]
             has_single = False
-            for length in range(1, min(max_len, n - s) + 1):
+            for length in range(1, min(max_len, ends[s] - s) + 1):
                 entry = pieces.get(text[s:s + length])
                 if entry is None:
                     continue
