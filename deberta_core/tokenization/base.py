@@ -58,10 +58,10 @@ def _clean_up_tokenization(text: str) -> str:
 
 def _to_id_list(token_ids) -> list[int]:
     """Accept an int, a list, a numpy array or a framework tensor of token ids."""
-    if hasattr(token_ids, "numpy") and not isinstance(token_ids, (list, tuple)):
-        token_ids = token_ids.numpy()  # torch / tf tensors
-    if hasattr(token_ids, "tolist"):
+    if hasattr(token_ids, "tolist"):  # numpy arrays, torch tensors (any device)
         token_ids = token_ids.tolist()
+    elif hasattr(token_ids, "numpy"):  # TensorFlow tensors
+        token_ids = token_ids.numpy().tolist()
     if isinstance(token_ids, int):
         return [token_ids]
     return [int(i) for i in token_ids]
@@ -680,7 +680,8 @@ class DebertaTokenizerBase:
 
     def pad(self, encoded_inputs, padding=True, max_length: int | None = None,
             pad_to_multiple_of: int | None = None, padding_side: str | None = None,
-            return_attention_mask: bool | None = None, return_tensors=None, verbose: bool = True) -> BatchEncoding:
+            return_attention_mask: bool | None = None, return_tensors=None,
+            verbose: bool = True) -> BatchEncoding:
         """Pad already-encoded inputs (a dict of lists, or a list of dicts as collators pass).
 
         Pads ``input_ids`` (pad id), ``token_type_ids`` (0), ``special_tokens_mask`` (1) and
@@ -691,8 +692,15 @@ class DebertaTokenizerBase:
             encoded_inputs = {k: [example[k] for example in encoded_inputs] for k in encoded_inputs[0]}
         if not isinstance(encoded_inputs, dict) or "input_ids" not in encoded_inputs:
             raise ValueError("pad() needs a dict (or list of dicts) with an 'input_ids' entry")
-        inputs = {k: _to_id_list(v) if hasattr(v, "tolist") and not isinstance(v, list) else v
-                  for k, v in encoded_inputs.items()}
+        def plain(value):
+            # Tensors and arrays (whole batches or one row each) become nested lists.
+            if hasattr(value, "tolist") and not isinstance(value, list):
+                return value.tolist()
+            if isinstance(value, (list, tuple)):
+                return [plain(v) if hasattr(v, "tolist") else v for v in value]
+            return value
+
+        inputs = {k: plain(v) for k, v in encoded_inputs.items()}
         ids = inputs["input_ids"]
         batched = bool(ids) and isinstance(ids[0], (list, tuple))
         pad, _, max_length = self._strategies(padding, False, max_length, pad_to_multiple_of)

@@ -77,7 +77,7 @@ def bpe_backend(vocab: dict[str, int], merges: list[tuple[str, str]]) -> Tokeniz
 def bpe_tokenizer_json(backend: Tokenizer, added: dict[int, AddedToken], cls_token: str,
                        sep_token: str) -> str:
     """tokenizer.json text in the reference layout (added tokens, template, ByteLevel)."""
-    return _with_added_tokens(backend, added, cls_token, sep_token).to_str(pretty=True)
+    return _with_added_tokens(backend, added, cls_token, sep_token).to_str()
 
 
 def read_bpe_tokenizer_json(path: Path) -> tuple[dict[str, int], list[tuple[str, str]]]:
@@ -172,7 +172,7 @@ def unigram_tokenizer_json(spm: SpmModel, added: dict[int, AddedToken], cls_toke
     tok.normalizer = normalizers.Sequence(norm)
     tok.pre_tokenizer = pre_tokenizers.Sequence(pre)
     tok.decoder = decoders.Metaspace(replacement=SPACE_MARK, prepend_scheme="always", split=True)
-    return _with_added_tokens(tok, added, cls_token, sep_token).to_str(pretty=True)
+    return _with_added_tokens(tok, added, cls_token, sep_token).to_str()
 
 
 def _find(node, kind: str):

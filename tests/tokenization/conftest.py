@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -148,7 +149,10 @@ def ref_v3_fast(v3_dir, tmp_path_factory):
     # Converting spm.model takes the reference several seconds; convert once per test session
     # and let the other xdist workers load the saved result (same tokenizer.json).
     transformers = _reference()
-    cache = tmp_path_factory.getbasetemp().parent / "reference-v3-fast"
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the folder all workers of this session share
+    cache = root / "reference-v3-fast"
     if (cache / "tokenizer.json").is_file():
         return transformers.DebertaV2TokenizerFast.from_pretrained(cache)
     tok = transformers.DebertaV2TokenizerFast.from_pretrained(v3_dir)

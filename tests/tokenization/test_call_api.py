@@ -259,3 +259,11 @@ def test_split_special_tokens_option(family):
     for tok in (slow, fast):
         assert tok(text, split_special_tokens=True)["input_ids"] == ref(text, split_special_tokens=True)["input_ids"]
         assert tok.mask_token_id not in tok(text, split_special_tokens=True)["input_ids"]
+
+
+def test_pad_accepts_tensors(ours_v3_fast, ref_v3):
+    torch = pytest.importorskip("torch")
+    features = [{"input_ids": torch.tensor(ref_v3(t)["input_ids"])} for t in ("a b c", "a much longer text here")]
+    padded = ours_v3_fast.pad(features, return_tensors="pt")
+    assert padded["input_ids"].tolist() == ref_v3.pad(features, return_tensors="pt")["input_ids"].tolist()
+    assert padded["attention_mask"].tolist() == ref_v3.pad(features, return_tensors="pt")["attention_mask"].tolist()

@@ -132,3 +132,16 @@ def test_question_answering_labels_from_windows(name, request):
         assert answer["text"] in span
         found += 1
     assert found > len(pairs) * 0.9
+
+
+@pytest.mark.parametrize("name", ["v1", "v3"])
+def test_lazy_offsets_equal_eager_offsets(name, request, contexts):
+    # Without return_offsets_mapping the fast tokenizers take a cheaper path and work offsets
+    # and word ids out only when asked (BatchEncoding.offsets / word_ids): same answers.
+    tok = request.getfixturevalue(f"ours_{name}_fast")
+    texts = contexts[:200] + ["  two  spaces  ", "trailing ", "x 𩸽 y", "½ and ⅓", "", " "]
+    lazy = tok(texts)
+    eager = tok(texts, return_offsets_mapping=True)
+    for i in range(len(texts)):
+        assert lazy.offsets(i) == eager["offset_mapping"][i], texts[i]
+        assert lazy.word_ids(i) == eager.word_ids(i), texts[i]

@@ -137,7 +137,7 @@ def test_exact_search_agrees_with_the_rust_model(ours_v3_fast):
 
 
 def test_tie_detector_stays_quiet_on_real_text(ours_v3_fast):
-    lines = [line for lines in corpus().values() for line in lines]
+    lines = [line for lines in corpus().values() for line in lines][::3]
     ids = ours_v3_fast(lines, add_special_tokens=False)["input_ids"]
     flagged = TieDetector(ours_v3_fast.spm_model).risky(ids)
     assert len(flagged) < 0.01 * len(lines)

@@ -14,13 +14,25 @@ from .conftest import EDGE_CASES, corpus, mismatches, wnut_words
 SPECIALS = ("[PAD]", "[CLS]", "[SEP]", "[UNK]", "[MASK]")
 
 
-def test_corpus_matches_reference_slow(ours_v3, ours_v3_fast, ref_v3):
+def test_corpus_matches_reference_slow(ours_v3, ours_v3_fast, ref_v3, ref_v3_fast, sentencepiece_v3):
     lines = [line for lines in corpus().values() for line in lines]
     assert len(lines) >= 5000
     ref = ref_v3(lines, return_special_tokens_mask=True)
+    fast = None
     for tok in (ours_v3, ours_v3_fast):
         got = tok(lines, return_special_tokens_mask=True)
         assert not mismatches(got, ref, lines), f"{type(tok).__name__}: " + "\n".join(mismatches(got, ref, lines))
+        fast = got
+    # Between [CLS] and [SEP], the ids are SentencePiece's own (lines without added tokens).
+    plain = [i for i, line in enumerate(lines) if not any(s in line for s in SPECIALS)]
+    expected = sentencepiece_v3.encode([lines[i] for i in plain])
+    assert [fast["input_ids"][i][1:-1] for i in plain] == expected
+    # The reference fast tokenizer is wrong on some of these lines (NFKC folding, byte
+    # fallback; SPEC 5.2, PROVENANCE): ours is right exactly there.
+    ref_fast = ref_v3_fast(lines)["input_ids"]
+    broken = [i for i, ids in enumerate(ref_fast) if ids != ref["input_ids"][i]]
+    assert len(broken) >= 10, "expected the reference fast tokenizer to fail on NFKC/byte-fallback lines"
+    assert all(fast["input_ids"][i] == ref["input_ids"][i] for i in broken)
     for skip, step in ((False, 1), (True, 8)):
         sample = ref["input_ids"][::step]
         expected = [ref_v3.decode(ids, skip_special_tokens=skip) for ids in sample]
@@ -31,27 +43,14 @@ def test_corpus_matches_reference_slow(ours_v3, ours_v3_fast, ref_v3):
                             f"first {lines[bad[0] * step]!r:.60}: {decoded[bad[0]]!r:.60} vs {expected[bad[0]]!r:.60}"
 
 
-def test_ids_equal_sentencepiece(ours_v3_fast, sentencepiece_v3):
-    # Lines without added tokens: our ids between [CLS] and [SEP] are SentencePiece's own.
-    lines = [line for lines in corpus().values() for line in lines if not any(s in line for s in SPECIALS)]
-    got = ours_v3_fast(lines, add_special_tokens=False)["input_ids"]
-    expected = sentencepiece_v3.encode(lines)
-    bad = [i for i, (a, b) in enumerate(zip(got, expected)) if a != b]
-    assert not bad, f"{len(bad)} lines differ, first {lines[bad[0]]!r:.80}"
-
-
 def test_fixes_the_reference_fast_tokenizer(ours_v3_fast, ref_v3, ref_v3_fast):
-    # The reference fast tokenizer emits [UNK] or drops marks where SentencePiece does not
-    # (SPEC 5.2, PROVENANCE: ″ ½ ⅓ in real text). Find those lines and check ours on them.
-    lines = [line for lines in corpus().values() for line in lines]
-    ref = ref_v3(lines)["input_ids"]
-    ref_fast = ref_v3_fast(lines)["input_ids"]
-    broken = [i for i, (a, b) in enumerate(zip(ref, ref_fast)) if a != b]
-    assert len(broken) >= 10, "expected the reference fast tokenizer to fail on NFKC/byte-fallback lines"
-    texts = [lines[i] for i in broken]
-    assert ours_v3_fast(texts)["input_ids"] == [ref[i] for i in broken]
-    for case in ("A\u0302\u0300", "½\u0301", "𩸽", "\x85x\x85", "<0x41>", "▁ leading mark", "a 6″ rule"):
-        assert ours_v3_fast(case)["input_ids"] == ref_v3(case)["input_ids"], case
+    # Hand-picked cases where the reference fast tokenizer goes wrong (see the corpus test for
+    # the real lines): dropped accents, [UNK] for characters spelled in bytes, stripped U+0085,
+    # "<0x41>" typed in text matched as a byte piece, a literal "▁".
+    cases = ["A\u0302\u0300", "½\u0301", "𩸽", "\x85x\x85", "<0x41>", "▁ leading mark", "a 6″ rule"]
+    expected = ref_v3(cases)["input_ids"]
+    assert ours_v3_fast(cases)["input_ids"] == expected
+    assert sum(a != b for a, b in zip(ref_v3_fast(cases)["input_ids"], expected)) >= 5
 
 
 def test_byte_fallback_pieces(ours_v3, ours_v3_fast, sentencepiece_v3):
@@ -77,16 +76,6 @@ def test_published_facts(ours_v3, ours_v3_fast, sentencepiece_v3):
         assert tok.mask_token_id == 128000
         assert [tok.pad_token_id, tok.cls_token_id, tok.sep_token_id, tok.unk_token_id] == \
             [sentencepiece_v3.piece_to_id(p) for p in ("[PAD]", "[CLS]", "[SEP]", "[UNK]")] == [0, 1, 2, 3]
-
-
-def test_special_attributes_match_reference(ours_v3, ours_v3_fast, ref_v3):
-    for tok in (ours_v3, ours_v3_fast):
-        for role in ("bos", "eos", "unk", "sep", "pad", "cls", "mask"):
-            assert getattr(tok, f"{role}_token") == getattr(ref_v3, f"{role}_token")
-            assert getattr(tok, f"{role}_token_id") == getattr(ref_v3, f"{role}_token_id")
-        assert tok.all_special_tokens == ref_v3.all_special_tokens
-        assert tok.all_special_ids == ref_v3.all_special_ids
-        assert len(tok) == len(ref_v3)
 
 
 def test_model_max_length_defaults_to_512(ours_v3, ours_v3_fast, ref_v3):
@@ -163,7 +152,7 @@ def test_split_into_words_matches_reference_slow(ours_v3, ours_v3_fast, ref_v3):
 @pytest.mark.parametrize("flags", [dict(do_lower_case=True), dict(split_by_punct=True)])
 def test_lower_case_and_punctuation_options_match_reference_slow(flags, v3_dir, ref_v3):
     sources = corpus()
-    texts = EDGE_CASES + sources["sst2"][:150] + sources["wnut17"][:150] + sources["squad_question"][:150]
+    texts = EDGE_CASES + sources["sst2"][:100] + sources["wnut17"][:100] + sources["squad_question"][:100]
     ref = type(ref_v3).from_pretrained(v3_dir, **flags)
     expected = ref(texts, return_special_tokens_mask=True)
     for cls in (DebertaV2Tokenizer, DebertaV2TokenizerFast):
