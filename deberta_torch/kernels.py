@@ -73,6 +73,7 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     i0, i1 = rows
     n = i1 - i0
     minimum = torch.finfo(query.dtype).min
+    dense_windows = query.device.type == "cpu" and query.dtype in (torch.bfloat16, torch.float16)
     bias = query.new_empty(B, H, n, S)
     if pos_query_line is not None:
         # p2c[i, c] = k_rev[c] . pos_query_line[i + c]; keys below c_lo (from c_hi on) see one row only
@@ -113,7 +114,10 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
             if c_hi > c_lo:
                 w = r + c_hi - c_lo - 1
                 rows_q = q.transpose(0, 1).reshape(H, B * r, D)  # (H, B r, D)
-                band = rows_q @ pos_key_line[:, r0 + c_lo: r1 - 1 + c_hi].transpose(-1, -2)  # (H, B r, w)
+                window = pos_key_line[:, r0 + c_lo: r1 - 1 + c_hi]
+                if dense_windows:  # oneDNN would transpose-copy the strided window itself, twice as slowly
+                    window = window.contiguous()
+                band = rows_q @ window.transpose(-1, -2)  # (H, B r, w)
                 # band column m = (i - r0) + (c - c_lo): a row stride of w + 1 walks the diagonal
                 bias[:, :, a:b, c_lo:c_hi] += band.as_strided((B, H, r, c_hi - c_lo), (r * w, B * r * w, w + 1, 1))
     return bias
