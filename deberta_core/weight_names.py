@@ -185,6 +185,41 @@ class LoadingInfo(KeyMatch):
                 "ignored_keys": self.ignored, "mismatched_keys": self.mismatched}
 
 
+def plan_load(checkpoint_shapes: dict, model_shapes: dict, uses_position_table: bool, model_name: str,
+              strict: bool = False, ignore_mismatched_sizes: bool = False) -> LoadingInfo:
+    """Decide what a load copies, for either framework; raise where the checkpoint does not fit.
+
+    checkpoint_shapes: checkpoint key -> shape; model_shapes: expected key -> shape, both in the
+    PyTorch layout. Returns a LoadingInfo whose `mapping` (expected key -> checkpoint key) holds only
+    the tensors to copy; `mismatched` lists (key, checkpoint shape, model shape) left as initialised.
+    Raises ValueError for missing/unexpected keys under `strict`, and for any shape mismatch unless
+    `ignore_mismatched_sizes` (e.g. a new `num_labels`).
+    """
+    match = match_keys(checkpoint_shapes.keys(), model_shapes.keys(), uses_position_table=uses_position_table)
+    if strict and (match.missing or match.unexpected):
+        raise ValueError(f"checkpoint does not fit {model_name} (strict=True): "
+                         f"missing keys {match.missing}; unexpected keys {match.unexpected}")
+    mismatched = [(target, tuple(checkpoint_shapes[source]), tuple(model_shapes[target]))
+                  for target, source in match.mapping.items()
+                  if tuple(checkpoint_shapes[source]) != tuple(model_shapes[target])]
+    if mismatched and not ignore_mismatched_sizes:
+        lines = "; ".join(f"{k}: checkpoint {a} vs model {b}" for k, a, b in mismatched)
+        raise ValueError(f"checkpoint shapes do not fit {model_name}: {lines} "
+                         "(pass ignore_mismatched_sizes=True to re-initialise them)")
+    skipped = {k for k, _, _ in mismatched}
+    mapping = {t: s for t, s in match.mapping.items() if t not in skipped}
+    return LoadingInfo(mapping=mapping, missing=match.missing, unexpected=match.unexpected,
+                       ignored=match.ignored, mismatched=mismatched)
+
+
+def log_loading(info: LoadingInfo, model_name: str, logger) -> None:
+    """Warn, by name, about weights left initialised and checkpoint weights not used."""
+    if info.missing:
+        logger.warning("%s: weights not in the checkpoint, newly initialised: %s", model_name, info.missing)
+    if info.unexpected:
+        logger.warning("%s: checkpoint weights not used: %s", model_name, info.unexpected)
+
+
 def match_keys(checkpoint_keys, expected_keys, uses_position_table: bool) -> KeyMatch:
     """Line up checkpoint keys with the keys a model expects.
 

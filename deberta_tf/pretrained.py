@@ -15,7 +15,6 @@ import json
 import logging
 import os
 from collections.abc import Mapping
-from dataclasses import asdict
 from pathlib import Path
 
 import keras
@@ -28,7 +27,7 @@ from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Confi
 from deberta_core.io import atomic_path
 from deberta_core.tf_names import (layout_shape, model_scope, read_tf_h5, state_dict_from_tf, tf_weights,
                                    to_tf_layout, write_tf_h5)
-from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, match_keys
+from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, log_loading, plan_load
 
 from .ops import predict_outputs_as_dict, register_output_classes, tensor_spec
 
@@ -267,33 +266,15 @@ class _TFPreTrained(keras.Model):
                               ignore_mismatched_sizes: bool = False) -> LoadingInfo:
         """Copy PyTorch-keyed, PyTorch-layout arrays into this model (key rules of deberta_core.weight_names)."""
         expected = tf_weights(self.config, self.head)
-        match = match_keys(state.keys(), expected.keys(), uses_position_table=self.config.position_biased_input)
-        if strict and (match.missing or match.unexpected):
-            raise ValueError(
-                f"checkpoint does not fit {type(self).__name__} (strict=True): "
-                f"missing keys {match.missing}; unexpected keys {match.unexpected}"
-            )
         variables = self._variables_by_name()
-        mismatched, assignments = [], []
-        for target, source in match.mapping.items():
-            weight = expected[target]
-            array = to_tf_layout(np.asarray(state[source]), weight.kind)
-            variable = variables[weight.name]
-            if tuple(array.shape) != tuple(variable.shape):
-                mismatched.append((target, tuple(np.shape(state[source])), layout_shape(tuple(variable.shape), weight.kind)))
-                continue
-            assignments.append((variable, array))
-        if mismatched and not ignore_mismatched_sizes:
-            lines = "; ".join(f"{k}: checkpoint {a} vs model {b}" for k, a, b in mismatched)
-            raise ValueError(f"checkpoint shapes do not fit {type(self).__name__}: {lines} "
-                             "(pass ignore_mismatched_sizes=True to re-initialise them)")
-        for variable, array in assignments:
-            variable.assign(array.astype(variable.dtype))
-        info = LoadingInfo(**asdict(match), mismatched=mismatched)
-        if match.missing:
-            logger.warning("%s: weights not in the checkpoint, newly initialised: %s", type(self).__name__, match.missing)
-        if match.unexpected:
-            logger.warning("%s: checkpoint weights not used: %s", type(self).__name__, match.unexpected)
+        name = type(self).__name__
+        model_shapes = {k: layout_shape(tuple(variables[w.name].shape), w.kind) for k, w in expected.items()}
+        info = plan_load({k: np.shape(v) for k, v in state.items()}, model_shapes,
+                         self.config.position_biased_input, name, strict, ignore_mismatched_sizes)
+        for target, source in info.mapping.items():
+            variable = variables[expected[target].name]
+            variable.assign(to_tf_layout(np.asarray(state[source]), expected[target].kind).astype(variable.dtype))
+        log_loading(info, name, logger)
         return info
 
     # ----------------------------------------------------------------------- training

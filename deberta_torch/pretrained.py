@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -16,7 +15,7 @@ from torch import nn
 from deberta_core.checkpoint import SAFE_WEIGHTS, find_weight_files, resolve_pretrained_path
 from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from deberta_core.io import atomic_path
-from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, match_keys
+from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, log_loading, plan_load
 
 logger = logging.getLogger("deberta_torch")
 
@@ -215,29 +214,11 @@ class _PreTrained(nn.Module):
                               ignore_mismatched_sizes: bool = False) -> LoadingInfo:
         """Copy a checkpoint's tensors into this model, applying the key rules of deberta_core.weight_names."""
         own = self.state_dict()
-        match = match_keys(state.keys(), own.keys(), uses_position_table=self.config.position_biased_input)
-        if strict and (match.missing or match.unexpected):
-            raise ValueError(
-                f"checkpoint does not fit {type(self).__name__} (strict=True): "
-                f"missing keys {match.missing}; unexpected keys {match.unexpected}"
-            )
-        mismatched, new_state = [], {}
-        for target, source in match.mapping.items():
-            tensor = state[source]
-            if tuple(tensor.shape) != tuple(own[target].shape):
-                mismatched.append((target, tuple(tensor.shape), tuple(own[target].shape)))
-                continue
-            new_state[target] = tensor.to(own[target].dtype)
-        if mismatched and not ignore_mismatched_sizes:
-            lines = "; ".join(f"{k}: checkpoint {a} vs model {b}" for k, a, b in mismatched)
-            raise ValueError(f"checkpoint shapes do not fit {type(self).__name__}: {lines} "
-                             "(pass ignore_mismatched_sizes=True to re-initialise them)")
-        self.load_state_dict(new_state, strict=False)
-        info = LoadingInfo(**asdict(match), mismatched=mismatched)
-        if match.missing:
-            logger.warning("%s: weights not in the checkpoint, newly initialised: %s", type(self).__name__, match.missing)
-        if match.unexpected:
-            logger.warning("%s: checkpoint weights not used: %s", type(self).__name__, match.unexpected)
+        name = type(self).__name__
+        info = plan_load({k: tuple(v.shape) for k, v in state.items()}, {k: tuple(v.shape) for k, v in own.items()},
+                         self.config.position_biased_input, name, strict, ignore_mismatched_sizes)
+        self.load_state_dict({t: state[s].to(own[t].dtype) for t, s in info.mapping.items()}, strict=False)
+        log_loading(info, name, logger)
         return info
 
 
