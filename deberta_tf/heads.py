@@ -136,8 +136,11 @@ class _TaskModel:
         for layer in self._head_layers():
             layer.build()
 
-    def _encode(self, input_ids, training, **kwargs):
-        return self.deberta(input_ids, training=training, **kwargs)
+    def _encode(self, input_ids, training, output_attentions=None, output_hidden_states=None, **kwargs):
+        """(last hidden state, hidden states, attentions) of the backbone; None flags follow the config."""
+        output_attentions, output_hidden_states, _ = self._output_flags(output_attentions, output_hidden_states, None)
+        return self.deberta(input_ids, training=training, output_attentions=output_attentions,
+                            output_hidden_states=output_hidden_states, **kwargs)
 
     def _finish(self, result, return_dict):
         return result if self._output_flags(None, None, return_dict)[2] else result.to_tuple()
@@ -161,7 +164,6 @@ class _MaskedLM(_TaskModel):
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
              labels=None, output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         """logits (B, T, V). labels (B, T): token ids to predict, -100 where no prediction is scored."""
-        output_attentions, output_hidden_states, _ = self._output_flags(output_attentions, output_hidden_states, None)
         last, hidden_states, attentions = self._encode(
             input_ids, training, attention_mask=attention_mask, token_type_ids=token_type_ids,
             position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
@@ -200,7 +202,6 @@ class _SequenceClassification(_TaskModel):
         problem_type "regression" / "single_label_classification" / "multi_label_classification" force
         MSE / cross-entropy / sigmoid BCE.
         """
-        output_attentions, output_hidden_states, _ = self._output_flags(output_attentions, output_hidden_states, None)
         last, hidden_states, attentions = self._encode(
             input_ids, training, attention_mask=attention_mask, token_type_ids=token_type_ids,
             position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
@@ -233,7 +234,6 @@ class _TokenClassification(_TaskModel):
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
              labels=None, output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         """logits (B, T, num_labels). labels (B, T) class ids, -100 ignored (the mask is not applied)."""
-        output_attentions, output_hidden_states, _ = self._output_flags(output_attentions, output_hidden_states, None)
         last, hidden_states, attentions = self._encode(
             input_ids, training, attention_mask=attention_mask, token_type_ids=token_type_ids,
             position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
@@ -265,7 +265,6 @@ class _QuestionAnswering(_TaskModel):
         [0, T) are clamped to T and ignored. Needs num_labels == 2."""
         if self.config.num_labels != 2:
             raise ValueError(f"question answering needs num_labels == 2 (start, end), got {self.config.num_labels}")
-        output_attentions, output_hidden_states, _ = self._output_flags(output_attentions, output_hidden_states, None)
         last, hidden_states, attentions = self._encode(
             input_ids, training, attention_mask=attention_mask, token_type_ids=token_type_ids,
             position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
@@ -330,7 +329,6 @@ class _MultipleChoice(_TaskModel):
         def flat(t):
             return None if t is None else ops.reshape(t, (-1, *ops.shape(t)[2:]))
 
-        output_attentions, output_hidden_states, _ = self._output_flags(output_attentions, output_hidden_states, None)
         last, hidden_states, attentions = self._encode(
             flat(input_ids), training, attention_mask=flat(attention_mask), token_type_ids=flat(token_type_ids),
             position_ids=flat(position_ids), inputs_embeds=flat(inputs_embeds), output_attentions=output_attentions,
