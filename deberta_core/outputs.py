@@ -100,3 +100,8 @@ class MultipleChoiceModelOutput(ModelOutput):
     logits: Any = None
     hidden_states: tuple | None = None
     attentions: tuple | None = None
+
+
+# Every output class, for frameworks that must be told which containers hold tensors (pytrees).
+OUTPUT_CLASSES = (BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput, TokenClassifierOutput,
+                  QuestionAnsweringModelOutput, MultipleChoiceModelOutput)

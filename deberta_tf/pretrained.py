@@ -34,9 +34,7 @@ from .ops import predict_outputs_as_dict, register_output_classes, tensor_spec
 logger = logging.getLogger("deberta_tf")
 
 # Keras may now traverse the output dataclasses like dicts (symbolic builds, compiled metrics).
-register_output_classes([core_outputs.BaseModelOutput, core_outputs.MaskedLMOutput,
-                         core_outputs.SequenceClassifierOutput, core_outputs.TokenClassifierOutput,
-                         core_outputs.QuestionAnsweringModelOutput, core_outputs.MultipleChoiceModelOutput])
+register_output_classes(core_outputs.OUTPUT_CLASSES)
 
 
 def _is_id_list(values) -> bool:

@@ -12,12 +12,43 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from deberta_core import outputs as core_outputs
 from deberta_core.checkpoint import SAFE_WEIGHTS, find_weight_files, resolve_pretrained_path
 from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from deberta_core.io import atomic_path
 from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, log_loading, plan_load
 
 logger = logging.getLogger("deberta_torch")
+
+
+def register_output_classes(classes) -> None:
+    """Make the output dataclasses pytrees of their non-None fields, as transformers does for its own.
+
+    torch.export, torch.onnx.export (dynamo) and torch.compile then accept models returning them, so
+    `return_dict=False` is not needed to export.
+    """
+    from torch.utils import _pytree as pytree
+
+    def flatten(obj):
+        names = tuple(obj.keys())
+        return [getattr(obj, n) for n in names], names
+
+    def flatten_with_keys(obj):
+        children, names = flatten(obj)
+        return [(pytree.GetAttrKey(n), c) for n, c in zip(names, children)], names
+
+    for cls in classes:
+        def unflatten(children, names, cls=cls):
+            return cls(**dict(zip(names, children)))
+
+        try:
+            pytree.register_pytree_node(cls, flatten, unflatten, flatten_with_keys_fn=flatten_with_keys,
+                                        serialized_type_name=f"{cls.__module__}.{cls.__name__}")
+        except ValueError:
+            pass  # already registered (module re-import)
+
+
+register_output_classes(core_outputs.OUTPUT_CLASSES)
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16,
            "float64": torch.float64, "fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
