@@ -20,7 +20,8 @@ Two code paths compute the same numbers (fp32 to ~1e-6), chosen per module by `a
   "sdpa"  (default) c2p and p2c scored against the table laid out by distance inside the band each
           block of rows can see, summed into one additive bias and handed with the mask to
           torch.nn.functional.scaled_dot_product_attention (deberta_torch/kernels.py). In eval mode
-          the projected position table is cached until a weight changes.
+          the projected position table is cached until a weight changes. A graph traced with a
+          symbolic sequence length uses the eager computation (the banded one unrolls per length).
   "eager" the reference-shaped computation: (B, H, T, R) products, gathers, an explicit softmax.
 """
 
@@ -147,8 +148,12 @@ class _RelativeTerms(nn.Module):
         token_mask (B, T) bool, when given, says pair_mask is token_mask[i] & token_mask[j].
         """
         relative = self.relative_attention and (rel_embeddings is not None or rel_rows is not None)
-        if self.attn_implementation == "eager" or logits_proj is not None:
-            if relative and rel_embeddings is None:
+        # The banded kernel loops over blocks in Python, so a traced graph would be fixed to one length;
+        # a symbolic length (torch.export / onnx with dynamic shapes, compile(dynamic=True)) takes the
+        # shape-generic gathers instead (the same numbers).
+        symbolic = isinstance(q.shape[2], torch.SymInt) or isinstance(k.shape[2], torch.SymInt)
+        if self.attn_implementation == "eager" or logits_proj is not None or (relative and symbolic):
+            if relative and (rel_embeddings is None or rel_index is None):
                 rel_embeddings = rel_rows.table
                 rel_index = index_from_line(rel_rows.line, q.shape[2], k.shape[2])
             if pair_mask is None and token_mask is not None:
