@@ -67,6 +67,10 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     S = key_rev.shape[2]
     tile_query = TILE_QUERY.get(query.element_size(), 32) if tile_query is None else tile_query
     tile_key = TILE_KEY.get(query.element_size(), 32) if tile_key is None else tile_key
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                       for t in (query, key_rev, pos_key_line, pos_query_line)):
+        return _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev,
+                                    tile_query, tile_key)
     table = pos_key_line if pos_key_line is not None else pos_query_line
     W = table.shape[1]
     m_lo, m_hi = (-1, W) if flat is None else flat
@@ -120,6 +124,57 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
                 band = rows_q @ window.transpose(-1, -2)  # (H, B r, w)
                 # band column m = (i - r0) + (c - c_lo): a row stride of w + 1 walks the diagonal
                 bias[:, :, a:b, c_lo:c_hi] += band.as_strided((B, H, r, c_hi - c_lo), (r * w, B * r * w, w + 1, 1))
+    return bias
+
+
+def _shift(band: torch.Tensor, width: int) -> torch.Tensor:
+    """out[..., a, c] = band[..., a, a + c] for c < width: the relative shift as pad and reshapes.
+
+    band (..., A, L) contiguous, with L >= A + width - 1. Row a of the flat band read with a stride of
+    L + 1 walks its diagonal; the A padded elements are never among the kept entries. Unlike
+    `as_strided`, every op here has a cheap backward (slices and zero-padding).
+    """
+    *lead, A, L = band.shape
+    flat = F.pad(band.reshape(*lead, A * L), (0, A))
+    return flat.view(*lead, A, L + 1)[..., :width]
+
+
+def _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, tile_query, tile_key):
+    """`relative_bias` built out of place, for autograd (training).
+
+    The in-place version writes tiles into slices of one buffer and reads bands through `as_strided`;
+    under autograd each slice write copies the whole bias in the backward and each strided read
+    scatters through a zero buffer. Here tiles are concatenated and bands shifted with `_shift`. The
+    flat stretches are not special-cased (the band covers them exactly).
+    """
+    B, H, T, D = query.shape
+    S = key_rev.shape[2]
+    i0, i1 = rows
+    n = i1 - i0
+    c2p = p2c = None
+    if pos_key_line is not None:
+        # c2p[i, c] = q_i . pos_key_line[i + c], rows in tiles of r: band (H, B, r, r + S - 1)
+        tiles = []
+        for r0 in range(i0, i1, tile_query):
+            r1 = min(i1, r0 + tile_query)
+            r = r1 - r0
+            rows_q = query[:, :, r0:r1].transpose(0, 1).reshape(H, B * r, D)
+            band = rows_q @ pos_key_line[:, r0: r1 - 1 + S].transpose(-1, -2)  # (H, B r, r + S - 1)
+            tiles.append(_shift(band.view(H, B, r, r + S - 1), S))
+        c2p = torch.cat(tiles, dim=2).transpose(0, 1)  # (B, H, n, S)
+    if pos_query_line is not None:
+        # p2c[i, c] = k_rev[c] . pos_query_line[i + c], keys in tiles of k: band (H, B, k, n + k - 1)
+        tiles = []
+        for c0 in range(0, S, tile_key):
+            c1 = min(S, c0 + tile_key)
+            k = c1 - c0
+            keys = key_rev[:, :, c0:c1].transpose(0, 1).reshape(H, B * k, D)
+            band = keys @ pos_query_line[:, i0 + c0: i1 + c1 - 1].transpose(-1, -2)  # (H, B k, n + k - 1)
+            tiles.append(_shift(band.view(H, B, k, n + k - 1), n))
+        p2c = torch.cat(tiles, dim=2).permute(1, 0, 3, 2)  # (B, H, n, S)
+    bias = c2p + p2c if c2p is not None and p2c is not None else (c2p if c2p is not None else p2c)
+    if key_fill_rev is not None:
+        bias = bias.masked_fill(key_fill_rev[:, None, None, :], torch.finfo(bias.dtype).min)
     return bias
 
 
