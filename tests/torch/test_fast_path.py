@@ -122,6 +122,34 @@ def test_relative_bias_equals_gathered_terms(length, queries):
             assert torch.allclose(rows.flip(-1), c2p[:, :, 1:T - 1] / 2.0, atol=1e-6)
 
 
+@pytest.mark.parametrize("length,queries", [(9, 9), (11, 6)])
+def test_relative_bias_under_autograd(length, queries):
+    """With gradients the bias is built out of place; it must equal the gathered terms, masked keys
+    included, and its gradients must pass a float64 finite-difference check."""
+    g = torch.Generator().manual_seed(0)
+    B, H, D, T, S = 2, 3, 4, queries, length
+    q = torch.randn(B, H, T, D, generator=g, dtype=torch.float64)
+    k = torch.randn(B, H, S, D, generator=g, dtype=torch.float64)
+    pos_key, pos_query = (torch.randn(H, 8, D, generator=g, dtype=torch.float64) for _ in range(2))
+    line = relative_position_line(T, S, 4, 6, 12)
+    index = index_from_line(line, T, S)
+    c2p = torch.gather(q @ pos_key.transpose(-1, -2), -1, index.expand(B, H, T, S))
+    p2c = torch.gather(k @ pos_query.transpose(-1, -2), -1, index.t().expand(B, H, S, T)).transpose(-1, -2)
+    key_line, query_line = kernels.distance_tables(pos_key, pos_query, line, 2.0)
+    fill = torch.zeros(B, S, dtype=torch.bool)
+    fill[1, :2] = True  # two padded keys (reversed order: the last two)
+    inputs = [t.clone().requires_grad_() for t in (q, k.flip(2), key_line, query_line)]
+    bias = kernels.relative_bias(*inputs, (1, T), fill, tile_query=2, tile_key=3)
+    assert bias.grad_fn is not None
+    expected = ((c2p + p2c) / 2.0)[:, :, 1:].flip(-1).masked_fill(fill[:, None, None, :], torch.finfo(bias.dtype).min)
+    assert torch.allclose(bias, expected, atol=1e-12)
+    assert torch.autograd.gradcheck(
+        lambda *t: kernels.relative_bias(*t, (1, T), tile_query=2, tile_key=3), inputs)
+    c2p_only = [inputs[0], inputs[1], inputs[2], None]
+    assert torch.autograd.gradcheck(lambda a, b, c: kernels.relative_bias(a, b, c, None, (0, T), tile_query=2),
+                                    c2p_only[:3])
+
+
 @pytest.mark.parametrize("name", ["v1_rel", "v3_buckets_shared", "v2_c2p_only_abs", "v2_p2c_only_conv_tanh"])
 def test_gradients_match_eager(name):
     model = build(name).train()
