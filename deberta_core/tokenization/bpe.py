@@ -123,7 +123,50 @@ class BytePairEncoder:
         return symbols
 
 
-class DebertaTokenizer(DebertaTokenizerBase):
+class ByteLevelVocabulary:
+    """What the slow and fast v1 tokenizers share: the vocabulary, byte-level decoding, files.
+
+    Needs ``encoder``/``decoder`` (token <-> id), ``merges``, ``byte_decoder``, ``errors`` and
+    ``add_prefix_space`` on the instance.
+    """
+
+    def _base_vocab(self) -> dict[str, int]:
+        return self.encoder
+
+    def _base_id_to_token(self, index: int) -> str:
+        try:
+            return self.decoder[index]
+        except KeyError:
+            raise IndexError(f"token id {index} is outside the vocabulary (0..{len(self.decoder) - 1})") from None
+
+    def _prefix_for(self, text: str, is_split_into_words: bool, add_prefix_space: bool) -> str:
+        # Reference rule: one space, only if the text is non-empty and does not start with one.
+        if (is_split_into_words or add_prefix_space) and text and not text[0].isspace():
+            return " "
+        return ""
+
+    def convert_tokens_to_string(self, tokens: list[str]) -> str:
+        """Map byte symbols back to bytes and decode UTF-8 (``errors`` for broken sequences)."""
+        decoder = self.byte_decoder
+        data = bytearray()
+        for char in "".join(tokens):
+            byte = decoder.get(char)
+            if byte is None:
+                data.extend(char.encode("utf-8"))  # e.g. an added token's own text
+            else:
+                data.append(byte)
+        return data.decode("utf-8", errors=self.errors)
+
+    def save_vocabulary(self, save_directory, filename_prefix: str | None = None) -> tuple[str, ...]:
+        """Write vocab.json and merges.txt (with the "#version: 0.2" header)."""
+        return save_bpe_vocabulary(self.encoder, self.merges, save_directory, filename_prefix)
+
+    def _extra_config(self) -> dict[str, Any]:
+        return {"add_prefix_space": self.add_prefix_space, "errors": self.errors,
+                "do_lower_case": False, "vocab_type": "gpt2"}
+
+
+class DebertaTokenizer(ByteLevelVocabulary, DebertaTokenizerBase):
     """DeBERTa v1 tokenizer (slow, pure Python): GPT-2 byte-level BPE.
 
     vocab_file / merges_file: paths to ``vocab.json`` and ``merges.txt``.
@@ -156,22 +199,6 @@ class DebertaTokenizer(DebertaTokenizerBase):
         kwargs.pop("do_lower_case", None)  # v1 never lower-cases; the key is kept in configs
         self._init_common(**kwargs)
 
-    # ------------------------------------------------------------------ vocabulary
-    def _base_vocab(self) -> dict[str, int]:
-        return self.encoder
-
-    def _base_id_to_token(self, index: int) -> str:
-        try:
-            return self.decoder[index]
-        except KeyError:
-            raise IndexError(f"token id {index} is outside the vocabulary (0..{len(self.decoder) - 1})") from None
-
-    def _prefix_for(self, text: str, is_split_into_words: bool, add_prefix_space: bool) -> str:
-        # Reference rule: one space, only if the text is non-empty and does not start with one.
-        if (is_split_into_words or add_prefix_space) and text and not text[0].isspace():
-            return " "
-        return ""
-
     # ------------------------------------------------------------------ encoding
     def bpe_tokens(self, text: str) -> list[str]:
         """Byte-level BPE symbols of plain text (no added-token handling)."""
@@ -185,27 +212,6 @@ class DebertaTokenizer(DebertaTokenizerBase):
     def _encode_segments(self, texts: list[str], need_detail: bool = False) -> list[Encoded]:
         encoder, unk = self.encoder, self.unk_token_id
         return [Encoded([encoder.get(t, unk) for t in self.bpe_tokens(text)]) for text in texts]
-
-    def convert_tokens_to_string(self, tokens: list[str]) -> str:
-        """Map byte symbols back to bytes and decode UTF-8 (``errors`` for broken sequences)."""
-        decoder = self.byte_decoder
-        data = bytearray()
-        for char in "".join(tokens):
-            byte = decoder.get(char)
-            if byte is None:
-                data.extend(char.encode("utf-8"))  # e.g. an added token's own text
-            else:
-                data.append(byte)
-        return data.decode("utf-8", errors=self.errors)
-
-    # ------------------------------------------------------------------ files
-    def save_vocabulary(self, save_directory, filename_prefix: str | None = None) -> tuple[str, ...]:
-        """Write vocab.json and merges.txt (with the "#version: 0.2" header)."""
-        return save_bpe_vocabulary(self.encoder, self.merges, save_directory, filename_prefix)
-
-    def _extra_config(self) -> dict[str, Any]:
-        return {"add_prefix_space": self.add_prefix_space, "errors": self.errors,
-                "do_lower_case": False, "vocab_type": "gpt2"}
 
     @classmethod
     def _from_folder(cls, directory: Path, config: dict[str, Any]):

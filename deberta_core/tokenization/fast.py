@@ -18,7 +18,7 @@ from typing import Any
 
 from .base import DebertaTokenizerBase
 from .bpe import VOCAB_FILES as BPE_FILES
-from .bpe import byte_to_unicode, save_bpe_vocabulary
+from .bpe import ByteLevelVocabulary, byte_to_unicode
 from .charsmap import CharsmapNormalizer, decode_charsmap
 from .convert import (
     SPACE_MARK,
@@ -31,7 +31,7 @@ from .convert import (
 )
 from .files import TOKENIZER_JSON, load_bpe_files
 from .packing import Encoded
-from .spm import SpmPieceDecoder, decode_with_specials, split_on_punctuation
+from .spm import SentencePieceVocabulary, SpmPieceDecoder, decode_with_specials, split_on_punctuation
 from .spm_proto import BYTE, CONTROL, SpmModel, load_spm_model
 from .unigram import SpmUnigram, TieDetector, spm_spacing
 
@@ -40,7 +40,7 @@ def _offsets_and_words(encoding):
     return encoding.offsets, encoding.word_ids
 
 
-class DebertaTokenizerFast(DebertaTokenizerBase):
+class DebertaTokenizerFast(ByteLevelVocabulary, DebertaTokenizerBase):
     """DeBERTa v1 fast tokenizer: Rust byte-level BPE, same ids as :class:`DebertaTokenizer`.
 
     vocab_file / merges_file: ``vocab.json`` and ``merges.txt``; or tokenizer_file: a
@@ -74,40 +74,11 @@ class DebertaTokenizerFast(DebertaTokenizerBase):
         """The underlying ``tokenizers.Tokenizer`` (sub-word model only)."""
         return self._backend
 
-    def _base_vocab(self) -> dict[str, int]:
-        return self.encoder
-
-    def _base_id_to_token(self, index: int) -> str:
-        try:
-            return self.decoder[index]
-        except KeyError:
-            raise IndexError(f"token id {index} is outside the vocabulary (0..{len(self.decoder) - 1})") from None
-
-    def _prefix_for(self, text: str, is_split_into_words: bool, add_prefix_space: bool) -> str:
-        if (is_split_into_words or add_prefix_space) and text and not text[0].isspace():
-            return " "
-        return ""
-
     def _encode_segments(self, texts: list[str], need_detail: bool = False) -> list[Encoded]:
         # Offsets and word ids are read from the Rust encodings only when asked for.
         # (encode_batch rather than encode_batch_fast: the latter measured slower.)
         encodings = self._backend.encode_batch(texts, add_special_tokens=False)
         return [Encoded(e.ids, detail=_offsets_and_words, detail_arg=e) for e in encodings]
-
-    def convert_tokens_to_string(self, tokens: list[str]) -> str:
-        """Map byte symbols back to bytes and decode UTF-8 (as the slow tokenizer)."""
-        data = bytearray()
-        for char in "".join(tokens):
-            byte = self.byte_decoder.get(char)
-            if byte is None:
-                data.extend(char.encode("utf-8"))
-            else:
-                data.append(byte)
-        return data.decode("utf-8", errors=self.errors)
-
-    def save_vocabulary(self, save_directory, filename_prefix: str | None = None) -> tuple[str, ...]:
-        """Write vocab.json and merges.txt."""
-        return save_bpe_vocabulary(self.encoder, self.merges, save_directory, filename_prefix)
 
     def _save_extra(self, directory: Path, filename_prefix: str | None) -> tuple[str, ...]:
         prefix = f"{filename_prefix}-" if filename_prefix else ""
@@ -115,10 +86,6 @@ class DebertaTokenizerFast(DebertaTokenizerBase):
         path.write_text(bpe_tokenizer_json(self._backend, self._added_decoder, self.cls_token,
                                            self.sep_token), encoding="utf-8")
         return (str(path),)
-
-    def _extra_config(self) -> dict[str, Any]:
-        return {"add_prefix_space": self.add_prefix_space, "errors": self.errors,
-                "do_lower_case": False, "vocab_type": "gpt2"}
 
     @classmethod
     def _from_folder(cls, directory: Path, config: dict[str, Any]):
@@ -174,7 +141,7 @@ def _lowercase(text: str) -> tuple[str, list[int] | None, list[int] | None]:
     return "".join(out), starts, ends
 
 
-class DebertaV2TokenizerFast(DebertaTokenizerBase):
+class DebertaV2TokenizerFast(SentencePieceVocabulary, DebertaTokenizerBase):
     """DeBERTa v2/v3 fast tokenizer: same ids as :class:`DebertaV2Tokenizer` (SentencePiece).
 
     vocab_file: ``spm.model`` (preferred), or tokenizer_file: a unigram ``tokenizer.json``.
@@ -227,17 +194,6 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
     def backend_tokenizer(self):
         """The underlying ``tokenizers.Tokenizer`` (unigram model on charsmap-mapped text)."""
         return self._backend
-
-    def _base_vocab(self) -> dict[str, int]:
-        return self._vocab
-
-    def _base_id_to_token(self, index: int) -> str:
-        if 0 <= index < len(self._pieces):
-            return self._pieces[index]
-        return self.unk_token  # reserved embedding rows, as the slow tokenizer
-
-    def _prefix_for(self, text: str, is_split_into_words: bool, add_prefix_space: bool) -> str:
-        return " " if (is_split_into_words or add_prefix_space) else ""
 
     # ------------------------------------------------------------------ encoding
     def _chunk(self, text: str):
@@ -392,10 +348,6 @@ class DebertaV2TokenizerFast(DebertaTokenizerBase):
                                                self.sep_token, self.do_lower_case, self.split_by_punct),
                         encoding="utf-8")
         return (str(path),)
-
-    def _extra_config(self) -> dict[str, Any]:
-        return {"do_lower_case": self.do_lower_case, "split_by_punct": self.split_by_punct,
-                "vocab_type": "spm"}
 
     @classmethod
     def _from_folder(cls, directory: Path, config: dict[str, Any]):

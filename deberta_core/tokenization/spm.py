@@ -126,7 +126,32 @@ def decode_with_specials(tokens: list[str], specials: set[str], decode_run) -> s
     return out.strip()
 
 
-class DebertaV2Tokenizer(DebertaTokenizerBase):
+class SentencePieceVocabulary:
+    """What the slow and fast v2/v3 tokenizers share: the piece vocabulary and saved options.
+
+    Needs ``_pieces`` (id -> piece), ``_vocab`` (piece -> id), ``do_lower_case`` and
+    ``split_by_punct`` on the instance.
+    """
+
+    def _base_vocab(self) -> dict[str, int]:
+        return self._vocab
+
+    def _base_id_to_token(self, index: int) -> str:
+        if 0 <= index < len(self._pieces):
+            return self._pieces[index]
+        # The embedding has reserved rows past the vocabulary (128100 > 128001); the
+        # reference names them [UNK], which keeps decoding model predictions safe.
+        return self.unk_token
+
+    def _prefix_for(self, text: str, is_split_into_words: bool, add_prefix_space: bool) -> str:
+        return " " if (is_split_into_words or add_prefix_space) else ""
+
+    def _extra_config(self) -> dict[str, Any]:
+        return {"do_lower_case": self.do_lower_case, "split_by_punct": self.split_by_punct,
+                "vocab_type": "spm"}
+
+
+class DebertaV2Tokenizer(SentencePieceVocabulary, DebertaTokenizerBase):
     """DeBERTa v2/v3 tokenizer (slow): SentencePiece via the ``sentencepiece`` package.
 
     vocab_file: path to ``spm.model``.
@@ -156,19 +181,6 @@ class DebertaV2Tokenizer(DebertaTokenizerBase):
         self._vocab = {piece: i for i, piece in enumerate(self._pieces)}
         kwargs.pop("sp_model_kwargs", None)  # sampling options are not supported
         self._init_common(**kwargs)
-
-    def _base_vocab(self) -> dict[str, int]:
-        return self._vocab
-
-    def _base_id_to_token(self, index: int) -> str:
-        if 0 <= index < len(self._pieces):
-            return self._pieces[index]
-        # The embedding has reserved rows past the vocabulary (128100 > 128001); the
-        # reference names them [UNK], which keeps decoding model predictions safe.
-        return self.unk_token
-
-    def _prefix_for(self, text: str, is_split_into_words: bool, add_prefix_space: bool) -> str:
-        return " " if (is_split_into_words or add_prefix_space) else ""
 
     def _chunks(self, text: str) -> list[str]:
         if self.do_lower_case:
@@ -202,10 +214,6 @@ class DebertaV2Tokenizer(DebertaTokenizerBase):
         path = Path(save_directory) / f"{prefix}{VOCAB_FILES['vocab_file']}"
         path.write_bytes(self.spm_model.serialized)
         return (str(path),)
-
-    def _extra_config(self) -> dict[str, Any]:
-        return {"do_lower_case": self.do_lower_case, "split_by_punct": self.split_by_punct,
-                "vocab_type": "spm"}
 
     @classmethod
     def _from_folder(cls, directory: Path, config: dict[str, Any]):
