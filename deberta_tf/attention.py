@@ -28,7 +28,7 @@ from keras import ops
 
 from deberta_core.config import BaseDebertaConfig
 
-from .layers import LayerNorm, Linear
+from .layers import Linear, ResidualLayerNorm
 from .ops import dtype_min, take_along_last_axis
 
 
@@ -211,21 +211,11 @@ class DebertaV2SelfAttention(_RelativeTerms):
         return _merge_heads(context), probs
 
 
-class DebertaSelfOutput(keras.layers.Layer):
+class DebertaSelfOutput(ResidualLayerNorm):
     """Post-attention projection, dropout, residual and LayerNorm (`attention.output.*`)."""
 
     def __init__(self, config: BaseDebertaConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.dense = Linear(config.num_attention_heads * config.head_dim, config.hidden_size, config, name="dense")
-        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, name="dropout")
-
-    def build(self, input_shape=None):
-        self.dense.build()
-        self.LayerNorm.build()
-
-    def call(self, hidden_states, input_tensor, training=False):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states), training=training) + input_tensor)
+        super().__init__(config.num_attention_heads * config.head_dim, config, **kwargs)
 
 
 class DebertaAttention(keras.layers.Layer):

@@ -8,7 +8,7 @@ from keras import ops
 from deberta_core.config import BaseDebertaConfig
 
 from .attention import DebertaAttention
-from .layers import LayerNorm, Linear, get_activation, initializer
+from .layers import LayerNorm, Linear, ResidualLayerNorm, get_activation, initializer
 from .relative_position import relative_position_index
 
 
@@ -25,19 +25,11 @@ class DebertaIntermediate(keras.layers.Layer):
         return self.intermediate_act_fn(self.dense(hidden_states))
 
 
-class DebertaOutput(keras.layers.Layer):
+class DebertaOutput(ResidualLayerNorm):
+    """Feed-forward output projection, dropout, residual and LayerNorm (`output.*`)."""
+
     def __init__(self, config: BaseDebertaConfig, **kwargs):
-        super().__init__(**kwargs)
-        self.dense = Linear(config.intermediate_size, config.hidden_size, config, name="dense")
-        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, name="dropout")
-
-    def build(self, input_shape=None):
-        self.dense.build()
-        self.LayerNorm.build()
-
-    def call(self, hidden_states, input_tensor, training=False):
-        return self.LayerNorm(self.dropout(self.dense(hidden_states), training=training) + input_tensor)
+        super().__init__(config.intermediate_size, config, **kwargs)
 
 
 class DebertaLayer(keras.layers.Layer):

@@ -46,6 +46,27 @@ class Linear(keras.layers.Dense):
         super().build((None, self.in_features))
 
 
+class ResidualLayerNorm(keras.layers.Layer):
+    """Projection to the hidden size, dropout, residual add and LayerNorm: `dense`, `dropout`, `LayerNorm`.
+
+    (B, T, in_features) and the residual (B, T, C) -> (B, T, C). Both post-LN sub-layer outputs
+    (`attention.output`, `output`) are this with their own input width.
+    """
+
+    def __init__(self, in_features: int, config: BaseDebertaConfig, **kwargs):
+        super().__init__(**kwargs)
+        self.dense = Linear(in_features, config.hidden_size, config, name="dense")
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = keras.layers.Dropout(config.hidden_dropout_prob, name="dropout")
+
+    def build(self, input_shape=None):
+        self.dense.build()
+        self.LayerNorm.build()
+
+    def call(self, hidden_states, input_tensor, training=False):
+        return self.LayerNorm(self.dropout(self.dense(hidden_states), training=training) + input_tensor)
+
+
 class Embedding(keras.layers.Layer):
     """A lookup table (rows, width): ids (...) -> (..., width).
 

@@ -35,7 +35,7 @@ from torch import nn
 from deberta_core.config import BaseDebertaConfig
 
 from .kernels import InferenceCache, distance_tables, linear, relative_attention, tracing
-from .layers import LayerNorm
+from .layers import ResidualLayerNorm
 from .relative_position import RelativeRows, index_from_line, line_from_index
 
 # Attention code paths selectable with `model.set_attn_implementation(name)`; the first is the default.
@@ -267,18 +267,11 @@ class DebertaV2SelfAttention(_RelativeTerms):
         return _merge_heads(context), probs
 
 
-class DebertaSelfOutput(nn.Module):
+class DebertaSelfOutput(ResidualLayerNorm):
     """Post-attention projection, dropout, residual and LayerNorm (`attention.output.*`)."""
 
     def __init__(self, config: BaseDebertaConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.num_attention_heads * config.head_dim, config.hidden_size)
-        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, hidden_states, input_tensor):
-        out = linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias])
-        return self.LayerNorm(self.dropout(out) + input_tensor)
+        super().__init__(config.num_attention_heads * config.head_dim, config)
 
 
 class DebertaAttention(nn.Module):

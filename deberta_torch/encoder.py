@@ -10,7 +10,7 @@ from deberta_core.config import BaseDebertaConfig
 
 from .attention import DebertaAttention
 from .kernels import InferenceCache, linear, tracing
-from .layers import LayerNorm, get_activation
+from .layers import LayerNorm, ResidualLayerNorm, get_activation
 from .relative_position import RelativeRows, flat_ends, index_from_line, relative_position_line
 
 
@@ -27,16 +27,11 @@ class DebertaIntermediate(nn.Module):
         return self.intermediate_act_fn(linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias]))
 
 
-class DebertaOutput(nn.Module):
-    def __init__(self, config: BaseDebertaConfig):
-        super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
-        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+class DebertaOutput(ResidualLayerNorm):
+    """Feed-forward output projection, dropout, residual and LayerNorm (`output.*`)."""
 
-    def forward(self, hidden_states, input_tensor):
-        out = linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias])
-        return self.LayerNorm(self.dropout(out) + input_tensor)
+    def __init__(self, config: BaseDebertaConfig):
+        super().__init__(config.intermediate_size, config)
 
 
 class DebertaLayer(nn.Module):

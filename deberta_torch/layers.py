@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .kernels import linear
+
 
 class LayerNorm(nn.LayerNorm):
     """LayerNorm whose statistics are always computed in float32 (SPEC §2.1, §6.10).
@@ -22,6 +24,24 @@ class LayerNorm(nn.LayerNorm):
             return super().forward(x)
         out = F.layer_norm(x.float(), self.normalized_shape, self.weight.float(), self.bias.float(), self.eps)
         return out.to(x.dtype)
+
+
+class ResidualLayerNorm(nn.Module):
+    """Projection to the hidden size, dropout, residual add and LayerNorm: `dense`, `dropout`, `LayerNorm`.
+
+    (B, T, in_features) and the residual (B, T, C) -> (B, T, C). Both post-LN sub-layer outputs
+    (`attention.output`, `output`) are this with their own input width.
+    """
+
+    def __init__(self, in_features: int, config):
+        super().__init__()
+        self.dense = nn.Linear(in_features, config.hidden_size)
+        self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+
+    def forward(self, hidden_states, input_tensor):
+        out = linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias])
+        return self.LayerNorm(self.dropout(out) + input_tensor)
 
 
 def _gelu_tanh(x: torch.Tensor) -> torch.Tensor:
