@@ -13,7 +13,7 @@ import pytest
 
 from deberta_core.tokenization import BatchEncoding
 
-from .conftest import EDGE_CASES, corpus, squad
+from .conftest import EDGE_CASES, corpus, mismatches, squad, wnut_words
 
 
 @pytest.fixture
@@ -267,3 +267,50 @@ def test_pad_accepts_tensors(ours_v3_fast, ref_v3):
     padded = ours_v3_fast.pad(features, return_tensors="pt")
     assert padded["input_ids"].tolist() == ref_v3.pad(features, return_tensors="pt")["input_ids"].tolist()
     assert padded["attention_mask"].tolist() == ref_v3.pad(features, return_tensors="pt")["attention_mask"].tolist()
+
+
+@pytest.mark.parametrize("options", [
+    dict(padding=True, truncation=True, max_length=48),
+    dict(padding="max_length", truncation="longest_first", max_length=40),
+    dict(padding=True, truncation="only_second", max_length=64, pad_to_multiple_of=8),
+    dict(padding="longest", pad_to_multiple_of=16),
+    dict(truncation=True, max_length=33, add_special_tokens=False),
+    dict(max_length=20),  # max_length alone switches truncation on (reference behaviour)
+])
+def test_truncation_and_padding_match_reference_slow(options, family):
+    name, slow, fast, ref_tok = family
+    sources = corpus()
+    questions, contexts = sources["squad_question"][:150], sources["squad_context"][:150]
+    ref = ref_tok(questions, contexts, return_special_tokens_mask=True, **options)
+    for tok in (slow, fast):
+        got = tok(questions, contexts, return_special_tokens_mask=True, **options)
+        assert not mismatches(got, ref, questions), "\n".join(mismatches(got, ref, questions))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_sides_match_reference_slow(side, family, request):
+    name, _, fast, ref_tok = family
+    directory = request.getfixturevalue(f"{name}_dir")
+    sources = corpus()
+    texts = sources["sst2"][:100] + sources["wnut17"][:100]
+    ours = type(fast).from_pretrained(directory, padding_side=side, truncation_side=side)
+    ref = type(ref_tok).from_pretrained(directory, padding_side=side, truncation_side=side)
+    options = dict(padding=True, truncation=True, max_length=24, return_special_tokens_mask=True)
+    assert not mismatches(ours(texts, **options), ref(texts, **options), texts)
+
+
+def test_tokenize_matches_reference_slow(family):
+    name, slow, fast, ref = family
+    texts = EDGE_CASES + corpus()["wnut17"][:300]
+    expected = [ref.tokenize(t) for t in texts]
+    for tok in (slow, fast):
+        assert [tok.tokenize(t) for t in texts] == expected
+
+
+def test_split_into_words_matches_reference_slow(family):
+    name, slow, fast, ref_tok = family
+    sentences = wnut_words()
+    ref = ref_tok(sentences, is_split_into_words=True, return_special_tokens_mask=True)
+    for tok in (slow, fast):
+        got = tok(sentences, is_split_into_words=True, return_special_tokens_mask=True)
+        assert not mismatches(got, ref, sentences)
