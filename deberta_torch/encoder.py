@@ -161,7 +161,7 @@ class DebertaEncoder(nn.Module):
             index = entry["index"]
         if need_rows:
             if "rows" not in entry:
-                absolute = line + offset if (compiling or offset) else line  # no branch on a symbolic size
+                absolute = line + offset  # (no branch on offset: it is symbolic under export)
                 if compiling:  # row bounds would need .item(); project the whole table instead
                     entry["rows"] = RelativeRows(table, absolute)
                 else:  # the line is non-decreasing: it reaches rows line[0] .. line[-1] only
