@@ -54,21 +54,24 @@ def distance_tables(pos_key, pos_query, line, scale):
 
 def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int, int], key_fill_rev=None,
                   flat: tuple[int, int] | None = None, tile_query: int | None = None,
-                  tile_key: int | None = None) -> torch.Tensor:
+                  tile_key: int | None = None, out_of_place: bool | None = None) -> torch.Tensor:
     """(c2p + p2c) / scale for query rows [i0, i1) against every key, keys reversed: (B, H, i1 - i0, S).
 
     query (B, H, T, D); key_rev (B, H, S, D) = key.flip(2); tables from `distance_tables` (either may
     be None). key_fill_rev: optional bool (B, S) in reversed key order, True for keys to mask: their
     bias is the dtype minimum. flat: (m_lo, m_hi) from `relative_position.flat_ends`, or None: where
     i + c <= m_lo (or >= m_hi) every distance reads the first (last) table row, and the term is a
-    per-row or per-key constant instead of a band product.
+    per-row or per-key constant instead of a band product. out_of_place: build the bias without
+    in-place writes (cheap to differentiate); None picks it exactly when autograd records the call.
     """
     B, H, T, D = query.shape
     S = key_rev.shape[2]
     tile_query = TILE_QUERY.get(query.element_size(), 32) if tile_query is None else tile_query
     tile_key = TILE_KEY.get(query.element_size(), 32) if tile_key is None else tile_key
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad
-                                       for t in (query, key_rev, pos_key_line, pos_query_line)):
+    if out_of_place is None:  # under autograd (see _relative_bias_graph); both give the same values
+        out_of_place = torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                                       for t in (query, key_rev, pos_key_line, pos_query_line))
+    if out_of_place:
         return _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev,
                                     tile_query, tile_key)
     table = pos_key_line if pos_key_line is not None else pos_query_line

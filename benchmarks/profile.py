@@ -1,0 +1,102 @@
+"""Where the fast path spends its time, and the training-bias A/B quoted in docs/performance.md.
+
+    python benchmarks/profile.py bias            # relative_bias forward + backward, 8x128 v3-base shapes:
+                                                 # out of place (training default) vs in place
+    python benchmarks/profile.py step            # a v3-base training step (8x128, 12 layers) with each
+    python benchmarks/profile.py layer [4x512]   # torch.profiler op table of v3-base inference, per layer
+
+One thread (OMP_NUM_THREADS=1 unless set), CPU time, runs interleaved, medians.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("USE_TF", "0")  # transformers: torch only
+# This folder holds tokenizers.py, which would shadow the `tokenizers` package: import from the
+# repository root instead (speed.py as benchmarks.speed).
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+sys.path.insert(0, os.path.dirname(_HERE))
+
+import functools  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+
+from deberta_torch import kernels  # noqa: E402
+
+
+def _median_ms(fns: dict, rounds: int) -> dict:
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.process_time()
+            fn()
+            times[name].append(time.process_time() - start)
+    return {name: statistics.median(t) * 1000 for name, t in times.items()}
+
+
+def bias(rounds: int = 9) -> None:
+    B, H, T, D = 8, 12, 128, 64
+    g = torch.Generator().manual_seed(0)
+    base = [torch.randn(B, H, T, D, generator=g), torch.randn(B, H, T, D, generator=g),
+            torch.randn(H, 2 * T - 1, D, generator=g), torch.randn(H, 2 * T - 1, D, generator=g)]
+    grad = torch.randn(B, H, T, T, generator=g)
+
+    def run(out_of_place):
+        inputs = [t.clone().requires_grad_() for t in base]
+        kernels.relative_bias(*inputs, (0, T), out_of_place=out_of_place).backward(grad)
+
+    ms = _median_ms({"out of place": lambda: run(True), "in place": lambda: run(False)}, rounds)
+    print(f"relative_bias forward + backward, B={B} H={H} T={T} D={D}, CPU ms (median of {rounds}):")
+    for name, value in ms.items():
+        print(f"  {name:13s} {value:7.1f}")
+
+
+def step(rounds: int = 5) -> None:
+    from benchmarks import speed
+
+    model = speed.build_models("v3", 12, "fp32", ("ours",))["ours"]
+    ids = torch.randint(5, 1000, (8, 128), generator=torch.Generator().manual_seed(0))
+    run = speed.make_step(model, ids, "train", "fp32")
+    original = kernels.relative_bias
+
+    def with_bias(out_of_place):
+        kernels.relative_bias = functools.partial(original, out_of_place=out_of_place)
+        try:
+            run()
+        finally:
+            kernels.relative_bias = original
+
+    with_bias(True)  # warm-up
+    ms = _median_ms({"out of place": lambda: with_bias(True), "in place": lambda: with_bias(False)}, rounds)
+    print(f"v3-base training step 8x128, 12 layers, tokens/s of CPU time (median of {rounds}):")
+    for name, value in ms.items():
+        print(f"  {name:13s} {1024 / (value / 1000):7.1f}")
+
+
+def layer(shape: str = "4x512", layers: int = 4) -> None:
+    from benchmarks import speed
+    from torch.profiler import ProfilerActivity, profile
+
+    batch, seq = map(int, shape.split("x"))
+    model = speed.build_models("v3", layers, "fp32", ("ours",))["ours"]
+    ids = torch.randint(5, 1000, (batch, seq), generator=torch.Generator().manual_seed(0))
+    run = speed.make_step(model, ids, "infer", "fp32")
+    run()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        run()
+    print(f"v3-base inference {shape}, {layers} layers: self CPU ms per layer, by op and input shapes")
+    events = sorted(prof.key_averages(group_by_input_shape=True), key=lambda e: -e.self_cpu_time_total)
+    for e in events[:15]:
+        print(f"  {e.self_cpu_time_total / 1000 / layers:7.1f}  {e.key:32s} {str(e.input_shapes)[:80]}")
+
+
+if __name__ == "__main__":
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+    what = sys.argv[1] if len(sys.argv) > 1 else "bias"
+    {"bias": bias, "step": step, "layer": layer}[what](*sys.argv[2:3])
