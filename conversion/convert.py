@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from deberta_core.config import CONFIG_NAME
 from deberta_core.weight_names import checkpoint_mlm_layout, match_keys, model_weights
 
-from .sources import TOKENIZER_FILES, Checkpoint, Report
+from .sources import TOKENIZER_FILES, Checkpoint
 
 HEAD_OF_STEM = {"Model": None, "ForMaskedLM": "masked_lm", "ForSequenceClassification": "sequence_classification",
                 "ForTokenClassification": "token_classification", "ForQuestionAnswering": "question_answering",
