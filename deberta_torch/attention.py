@@ -34,7 +34,7 @@ from torch import nn
 
 from deberta_core.config import BaseDebertaConfig
 
-from .kernels import InferenceCache, distance_tables, linear, relative_attention, tracing
+from .kernels import InferenceCache, distance_tables, linear, relative_attention, state_key, tracing
 from .layers import ResidualLayerNorm
 from .relative_position import RelativeRows, index_from_line, line_from_index
 
@@ -123,7 +123,7 @@ class _RelativeTerms(nn.Module):
         cacheable = not self.training and not torch.is_grad_enabled() and not tracing()
         if cacheable:
             key = (dtype, torch.is_inference_mode_enabled())
-            versions = tuple((p.data_ptr(), p._version, p.dtype) for p in self._position_parameters())
+            versions = state_key(self._position_parameters())
             hit = self._table_cache.get(key)
             if hit is not None and hit[0] is rows.table and hit[1] == versions:
                 pos_key, pos_query = hit[2]

@@ -9,7 +9,7 @@ from torch.utils.checkpoint import checkpoint
 from deberta_core.config import BaseDebertaConfig
 
 from .attention import DebertaAttention
-from .kernels import InferenceCache, linear, tracing
+from .kernels import InferenceCache, linear, state_key, tracing
 from .layers import LayerNorm, ResidualLayerNorm, get_activation
 from .relative_position import RelativeRows, flat_ends, index_from_line, relative_position_line
 
@@ -97,13 +97,6 @@ class DebertaEncoder(nn.Module):
         self.gradient_checkpointing = False
         self._relative_cache = InferenceCache()
 
-    def _relative_inputs(self, seq_len: int, device):
-        """Relative table rows this length can reach (after the v2 LayerNorm) and the (T, T) index."""
-        if not self.relative_attention:
-            return None, None
-        table, index, _ = self._positions(seq_len, device, need_index=True, need_rows=False)
-        return table, index
-
     def _normed_table(self):
         """The whole relative table (2K or 2B rows, C) after the v2 LayerNorm."""
         table = self.rel_embeddings.weight
@@ -133,7 +126,7 @@ class DebertaEncoder(nn.Module):
         compiling = tracing()
         cacheable = not self.training and not torch.is_grad_enabled() and not compiling
         if cacheable:
-            versions = tuple((p.data_ptr(), p._version, p.dtype) for p in self._relative_parameters())
+            versions = state_key(self._relative_parameters())
             key = (torch.device(device), torch.is_inference_mode_enabled())
             store = self._relative_cache
             if store.get("key") != (key, versions):

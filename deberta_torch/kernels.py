@@ -313,13 +313,18 @@ class InferenceCache(dict):
         return type(self), ()
 
 
-def cached(owner: torch.nn.Module, name: str, tensors, build):
-    """`build()`, kept on `owner` until one of `tensors` changes storage, version counter or dtype.
+def state_key(tensors) -> tuple:
+    """What identifies the current values of `tensors`: storage, version counter and dtype of each.
 
     Version counters move on every in-place update (optimizer steps, load_state_dict, copy_), and
-    `.to()` or `.data =` replace the storage, so a stale value is never returned.
+    `.to()` or `.data =` replace the storage, so a cache keyed on this never returns a stale value.
     """
-    key = tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
+    return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
+
+
+def cached(owner: torch.nn.Module, name: str, tensors, build):
+    """`build()`, kept on `owner` until one of `tensors` changes (see `state_key`)."""
+    key = state_key(tensors)
     store = owner.__dict__.setdefault("_inference_cache", InferenceCache())
     hit = store.get(name)
     if hit is not None and hit[0] == key:
