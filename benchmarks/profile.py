@@ -2,7 +2,7 @@
 
     python benchmarks/profile.py bias            # relative_bias forward + backward, 8x128 v3-base shapes:
                                                  # out of place (training default) vs in place
-    python benchmarks/profile.py step            # a v3-base training step (8x128, 12 layers) with each
+    python benchmarks/profile.py step            # a v3-base training step (8x128, 12 layers), each way
     python benchmarks/profile.py layer [4x512]   # torch.profiler op table of v3-base inference, per layer
 
 One thread (OMP_NUM_THREADS=1 unless set), CPU time, runs interleaved, medians.
