@@ -1,6 +1,6 @@
 """Throughput of our fast tokenizers against the reference fast tokenizers (transformers 4.57.6).
 
-Workloads, both on SQuAD v1.1 dev (../shared/data/datasets/squad-v1.1-dev/dev-v1.1.json):
+Workloads, both on SQuAD v1.1 dev (data/datasets/squad-v1.1-dev/dev-v1.1.json):
 
 * contexts: the 2,067 unique paragraph contexts, cycled to 10,000 texts, one batch call.
 * qa: the first 10,000 (question, context) pairs, prepared as for extractive question
@@ -44,13 +44,13 @@ import warnings  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = (ROOT / ".." / "shared").resolve()
-DIRS = {"v1": SHARED / "data" / "tokenizers" / "deberta-v1", "v3": SHARED / "data" / "tokenizers" / "deberta-v3"}
+DATA = ROOT / "data"
+DIRS = {"v1": DATA / "tokenizers" / "deberta-v1", "v3": DATA / "tokenizers" / "deberta-v3"}
 
 
 def load_squad(count: int):
     """(contexts cycled to ``count``, first ``count`` question/context pairs)."""
-    data = json.loads((SHARED / "data" / "datasets" / "squad-v1.1-dev" / "dev-v1.1.json").read_text("utf-8"))
+    data = json.loads((DATA / "datasets" / "squad-v1.1-dev" / "dev-v1.1.json").read_text("utf-8"))
     paragraphs = [p for article in data["data"] for p in article["paragraphs"]]
     unique = [p["context"] for p in paragraphs]
     contexts = [unique[i % len(unique)] for i in range(count)]

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT / ".." / "shared"
-DEFAULT_TOKENIZER = SHARED / "data" / "tokenizers" / "deberta-v3"
-SST2 = SHARED / "data" / "datasets" / "sst2"
+DATA = ROOT / "data"
+DEFAULT_TOKENIZER = DATA / "tokenizers" / "deberta-v3"
+SST2 = DATA / "datasets" / "sst2"
 
 
 def parse_args(argv=None):

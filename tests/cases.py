@@ -7,7 +7,7 @@ the v2 conv layer, an embedding projection, token types and absolute positions.
 
 from pathlib import Path
 
-SHARED = Path(__file__).resolve().parents[1] / ".." / "shared"
+DATA = Path(__file__).resolve().parents[1] / "data"  # the repository's own copy (data/*/PROVENANCE.md)
 
 SEQ_LEN = 40  # longer than every span below: distances reach past the bucket range and the clamp
 

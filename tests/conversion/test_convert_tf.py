@@ -98,11 +98,11 @@ def test_truncated_h5_is_refused(tmp_path, capsys):
 
 
 def test_tokenizer_files_travel_with_the_checkpoint(tmp_path):
-    from tests.cases import SHARED
+    from tests.cases import DATA
 
     reference_model("v2", "Model").save_pretrained(tmp_path / "pt")
     for name in ("spm.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
-        (tmp_path / "pt" / name).write_bytes((SHARED / "data" / "tokenizers" / "deberta-v3" / name).read_bytes())
+        (tmp_path / "pt" / name).write_bytes((DATA / "tokenizers" / "deberta-v3" / name).read_bytes())
     _convert(tmp_path / "pt", tmp_path / "tf", "tf")
     for name in ("spm.model", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json"):
         assert (tmp_path / "tf" / name).read_bytes() == (tmp_path / "pt" / name).read_bytes()

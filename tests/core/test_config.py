@@ -6,9 +6,9 @@ import pytest
 import transformers as tr
 
 from deberta_core import DebertaConfig, DebertaV2Config, load_config
-from tests.cases import SHARED
+from tests.cases import DATA
 
-REAL_V3 = SHARED / "data" / "tokenizers" / "deberta-v3" / "config.json"
+REAL_V3 = DATA / "tokenizers" / "deberta-v3" / "config.json"
 
 
 def test_real_v3_config_round_trips_every_key(tmp_path):

@@ -13,7 +13,7 @@ import tensorflow as tf
 
 import deberta_tf
 from deberta_core.config import DebertaV2Config
-from tests.cases import SHARED
+from tests.cases import DATA
 from tests.tf.tf_cases import make_config
 from tests.tf.tf_helpers import max_diff, model_inputs, tf_class
 
@@ -121,10 +121,8 @@ def _encode(tokenizer, texts, length=32):
 
 
 def test_fit_learns_sst2():
-    spm = pytest.importorskip("sentencepiece")
-    data, model_file = SHARED / "data" / "datasets" / "sst2", SHARED / "data" / "tokenizers" / "deberta-v3" / "spm.model"
-    if not model_file.exists():
-        pytest.skip(f"shared data not found at {SHARED}")
+    import sentencepiece as spm
+    data, model_file = DATA / "datasets" / "sst2", DATA / "tokenizers" / "deberta-v3" / "spm.model"
     tokenizer = spm.SentencePieceProcessor(model_file=str(model_file))
     train_text, train_y = _read_sst2(data / "alps_train.tsv", limit=8000)
     dev_text, dev_y = _read_sst2(data / "glue_sst2_dev.tsv")

@@ -1,7 +1,5 @@
-"""Shared data for the tokenizer tests: paths to ../shared, the real-text corpus, tokenizers.
-
-The files live in the ``shared`` folder beside the repository (CI clones the repo with
-shared/ next to it). Reference tokenizers come from transformers==4.57.6 (test-only).
+"""Data for the tokenizer tests: the repository's real tokenizer files and text (data/), the corpus,
+tokenizers. Reference tokenizers come from transformers==4.57.6 (test-only).
 """
 
 from __future__ import annotations
@@ -16,25 +14,25 @@ import pytest
 
 from .edge_cases import EDGE_CASES
 
-SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared").resolve()
+from tests.cases import DATA
 
 
-def shared_path(*parts: str) -> Path:
-    """A path under ../shared; skips the test when the shared folder is not there."""
-    path = SHARED.joinpath(*parts)
+def data_path(*parts: str) -> Path:
+    """A path under the repository's data/; a missing file is an error, never a skip."""
+    path = DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"shared data not found: {path}")
+        raise FileNotFoundError(f"test data missing from the repository: {path}")
     return path
 
 
-V1_DIR = ("data", "tokenizers", "deberta-v1")
-V3_DIR = ("data", "tokenizers", "deberta-v3")
+V1_DIR = ("tokenizers", "deberta-v1")
+V3_DIR = ("tokenizers", "deberta-v3")
 
 
 @lru_cache(maxsize=None)
 def squad() -> list[dict]:
     """SQuAD v1.1 dev paragraphs: [{"context": str, "qas": [...]}, ...] (2,067 of them)."""
-    data = json.loads(shared_path("data", "datasets", "squad-v1.1-dev", "dev-v1.1.json").read_text("utf-8"))
+    data = json.loads(data_path("datasets", "squad-v1.1-dev", "dev-v1.1.json").read_text("utf-8"))
     return [p for article in data["data"] for p in article["paragraphs"]]
 
 
@@ -43,18 +41,18 @@ def corpus() -> dict[str, list[str]]:
     """Real lines by source (SST-2 dev, WikiText-2 valid, SQuAD contexts and questions,
     WNUT-17 dev) plus the hand-written edge cases; about 6,500 lines in all."""
     sst2 = []
-    with open(shared_path("data", "datasets", "sst2", "glue_sst2_dev.tsv"), encoding="utf-8") as f:
+    with open(data_path("datasets", "sst2", "glue_sst2_dev.tsv"), encoding="utf-8") as f:
         for row in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             sst2.append(row["sentence"])
     # Every second non-empty line of WikiText-2 valid (paragraphs and headings alike).
     wiki = [line.rstrip("\n") for line in
-            shared_path("data", "datasets", "wikitext-2-valid-test", "valid.txt").read_text("utf-8").split("\n")
+            data_path("datasets", "wikitext-2-valid-test", "valid.txt").read_text("utf-8").split("\n")
             if line.strip()][::2]
     paragraphs = squad()
     contexts = [p["context"] for p in paragraphs]
     questions = [qa["question"] for p in paragraphs for qa in p["qas"]][:1200]
     wnut, words = [], []
-    for line in shared_path("data", "datasets", "wnut17", "emerging.dev.conll").read_text("utf-8").split("\n"):
+    for line in data_path("datasets", "wnut17", "emerging.dev.conll").read_text("utf-8").split("\n"):
         if line.strip():
             words.append(line.split("\t")[0])
         elif words:
@@ -68,7 +66,7 @@ def corpus() -> dict[str, list[str]]:
 def wnut_words() -> list[list[str]]:
     """WNUT-17 dev sentences as word lists (for is_split_into_words)."""
     sentences, words = [], []
-    for line in shared_path("data", "datasets", "wnut17", "emerging.dev.conll").read_text("utf-8").split("\n"):
+    for line in data_path("datasets", "wnut17", "emerging.dev.conll").read_text("utf-8").split("\n"):
         if line.strip():
             words.append(line.split("\t")[0])
         elif words:
@@ -83,12 +81,12 @@ def all_lines() -> list[str]:
 
 @pytest.fixture(scope="session")
 def v1_dir() -> Path:
-    return shared_path(*V1_DIR)
+    return data_path(*V1_DIR)
 
 
 @pytest.fixture(scope="session")
 def v3_dir() -> Path:
-    return shared_path(*V3_DIR)
+    return data_path(*V3_DIR)
 
 
 # ---------------------------------------------------------------------------- tokenizers

@@ -135,9 +135,9 @@ def test_frameworks_are_imported_only_when_asked():
 
 
 def _v1():
-    from .conftest import V1_DIR, shared_path
+    from .conftest import V1_DIR, data_path
 
-    return shared_path(*V1_DIR)
+    return data_path(*V1_DIR)
 
 
 def test_batch_encoding_behaves_like_a_dict(family):
