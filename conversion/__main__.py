@@ -41,8 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         ckpt = read_checkpoint(args.src, args.config)
         print(f"read {ckpt.layout} checkpoint: {len(ckpt.state)} tensors, DeBERTa {ckpt.config.family}")
-        if args.family == "v2":
-            source = ckpt
+        source = ckpt
+        if args.family == "v2" and ckpt.config.family == "v2":
+            print("note: --family v2: the checkpoint is already in the DeBERTa-v2 layout; nothing to re-express")
+        elif args.family == "v2":
             ckpt = v1_to_v2(ckpt)
         result = convert(ckpt, args.dst, args.to, model_class=args.model_class, dtype=args.dtype, force=args.force,
                       allow_missing=args.allow_missing)
@@ -56,16 +58,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.verify:
         from .verify import verify
 
-        diffs = verify(source if args.family else ckpt, result.head, result.state, result.path, args.to,
-                       dest_checkpoint=ckpt)
+        from .verify import unaccounted_tensors, verify
+
+        unaccounted = unaccounted_tensors(source, result.head)
+        print(f"verify: {len(source.state) - len(unaccounted)} of {len(source.state)} source tensors written or "
+              "listed in the report")
+        for key in unaccounted:
+            print(f"  unused and unlisted: {key}")
+        diffs = verify(source, result.head, result.state, result.path, args.to, dest_checkpoint=ckpt)
         width = max(len(k) for k in diffs)
         print("verify: largest |source - converted| per output")
         for key, value in diffs.items():
             print(f"  {key:<{width}}  {value:.3g}")
         worst = max(diffs.values())
         tolerance = 1e-4 if args.dtype in (None, "float32") else 5e-2
-        print(f"verify: {'OK' if worst <= tolerance else 'FAILED'} (max {worst:.3g}, tolerance {tolerance:g})")
-        if worst > tolerance:
+        ok = worst <= tolerance and not unaccounted
+        why = f"; {len(unaccounted)} source tensor(s) unused (the config does not describe them)" if unaccounted else ""
+        print(f"verify: {'OK' if ok else 'FAILED'} (max {worst:.3g}, tolerance {tolerance:g}{why})")
+        if not ok:
             return 3
     return 0
 

@@ -18,7 +18,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from deberta_core.config import CONFIG_NAME
-from deberta_core.weight_names import checkpoint_mlm_layout, match_keys, model_weights
+from deberta_core.weight_names import checkpoint_mlm_layout, match_keys, model_weights, unused_error
 
 from .sources import TOKENIZER_FILES, Checkpoint
 
@@ -65,8 +65,12 @@ def target_state(ckpt: Checkpoint, head: str | None, strict: bool = True) -> dic
     match = match_keys(ckpt.state.keys(), spec.keys(), uses_position_table=config.position_biased_input)
     for key in match.ignored:
         ckpt.report.add("dropped", f"{key} (never used by the model, as in the reference)")
-    for key in match.unexpected:
-        ckpt.report.add("dropped", f"{key} (not part of {STEM_OF_HEAD[head]})")
+    if match.unexplained:
+        hint = (f"the config left out {sorted(ckpt.defaulted)}, read with the original's defaults"
+                if ckpt.defaulted else "")
+        raise unused_error(match.unexplained, class_name(ckpt, head, "torch"), hint)
+    for key, part in match.left_out.items():
+        ckpt.report.add("left out", f"{key} ({part}, not part of {STEM_OF_HEAD[head]})")
     for key in match.missing:
         ckpt.report.add("missing", f"{key} (not in the source; the model will initialise it)")
     if strict and match.missing:

@@ -5,9 +5,9 @@ rename, transpose and drop done on the way.
 Layouts:
   hf-torch   config.json + model.safetensors (sharded too) or pytorch_model.bin
   hf-tf      config.json + tf_model.h5 (the reference TF classes' file, or ours)
-  original   microsoft/DeBERTa: pytorch.model.bin (+ a config json without model_type); keys may lack the
-             `deberta.` prefix or use LayerNorm gamma/beta; carries `lm_predictions` / `mask_predictions`
-             heads and an absolute position table the released models never use.
+  original   microsoft/DeBERTa, in any of its on-disk forms (deberta_core.original): the release
+             pytorch.model.bin, the cache's pytorch_model.bin + model_config.json, or a state dict with its
+             config inside; the config is read with the original's defaults, each defaulted key reported.
 """
 
 from __future__ import annotations
@@ -19,10 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from deberta_core.checkpoint import PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, TF_WEIGHTS, PT_INDEX
-from deberta_core.config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig, DebertaConfig, DebertaV2Config
-
-ORIGINAL_WEIGHTS = "pytorch.model.bin"
-ORIGINAL_CONFIGS = ("config.json", "model_config.json", "bert_config.json")
+from deberta_core.config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig
+from deberta_core.original import RELEASE_WEIGHTS, describe_defaults, find_original, read_original_checkpoint
 TOKENIZER_FILES = ("spm.model", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
                    "special_tokens_map.json", "added_tokens.json", "bpe_encoder.bin")
 
@@ -60,25 +58,26 @@ class Checkpoint:
     source: Path
     architecture: str | None = None  # class name stem from the config, e.g. "ForSequenceClassification"
     report: Report = field(default_factory=Report)
+    defaulted: dict = field(default_factory=dict)  # original configs: keys that took the original's default
 
 
 def detect_layout(src: Path) -> str:
-    """Name the layout of `src` (a directory, or an original pytorch.model.bin file)."""
-    if src.is_file():
-        if src.suffix in (".bin", ".pt", ".pth"):
-            return "original"
-        raise ValueError(f"{src}: not a checkpoint directory or an original pytorch.model.bin")
-    if not src.is_dir():
+    """Name the layout of `src` (a directory, or an original weights file)."""
+    if not src.exists():
         raise FileNotFoundError(f"source {src} does not exist")
+    if find_original(src) is not None:
+        return "original"
+    if src.is_file():
+        raise ValueError(f"{src}: not a checkpoint directory or an original pytorch.model.bin")
     names = {p.name for p in src.iterdir()}
     if names & {SAFE_WEIGHTS, SAFE_INDEX, PT_WEIGHTS, PT_INDEX}:
+        if CONFIG_NAME not in names:
+            raise FileNotFoundError(f"{src} holds weights but no {CONFIG_NAME} (nor an original model_config.json)")
         return "hf-torch"
     if TF_WEIGHTS in names:
         return "hf-tf"
-    if ORIGINAL_WEIGHTS in names:
-        return "original"
     raise FileNotFoundError(f"no checkpoint in {src}: looked for {SAFE_WEIGHTS}, {PT_WEIGHTS}, {TF_WEIGHTS}, "
-                            f"{ORIGINAL_WEIGHTS}")
+                            f"{RELEASE_WEIGHTS}")
 
 
 def _to_numpy(tensors) -> dict[str, np.ndarray]:
@@ -98,15 +97,6 @@ def _read_torch_files(directory: Path) -> dict[str, np.ndarray]:
     from deberta_torch.pretrained import read_state_dict
 
     return _to_numpy(read_state_dict(directory))
-
-
-def _family_from_keys(keys) -> str | None:
-    keys = list(keys)
-    if any(".attention.self.in_proj." in k for k in keys):
-        return "v1"
-    if any(".attention.self.query_proj." in k for k in keys):
-        return "v2"
-    return None
 
 
 def _architecture(config_dict: dict) -> str | None:
@@ -130,7 +120,7 @@ def _load_config_dict(path: Path) -> dict:
 
 def read_hf_torch(src: Path) -> Checkpoint:
     config_dict = _load_config_dict(src / CONFIG_NAME)
-    config = _config_from_dict(config_dict, None, src / CONFIG_NAME)
+    config = _config_from_dict(config_dict, src / CONFIG_NAME)
     return Checkpoint(config, _read_torch_files(src), "hf-torch", src, _architecture(config_dict))
 
 
@@ -138,7 +128,7 @@ def read_hf_tf(src: Path) -> Checkpoint:
     from deberta_core.tf_names import read_tf_h5, state_dict_from_tf
 
     config_dict = _load_config_dict(src / CONFIG_NAME)
-    config = _config_from_dict(config_dict, None, src / CONFIG_NAME)
+    config = _config_from_dict(config_dict, src / CONFIG_NAME)
     try:
         named = read_tf_h5(src / TF_WEIGHTS)
     except (OSError, KeyError, ValueError) as err:
@@ -151,46 +141,23 @@ def read_hf_tf(src: Path) -> Checkpoint:
     return ckpt
 
 
-def _config_from_dict(data: dict, family: str | None, where: Path) -> BaseDebertaConfig:
+def _config_from_dict(data: dict, where: Path) -> BaseDebertaConfig:
     model_type = data.get("model_type")
-    if model_type is None:
-        if family is None:
-            raise ValueError(f"{where}: no model_type and the weights do not say whether this is DeBERTa v1 or v2")
-        cls = DebertaConfig if family == "v1" else DebertaV2Config
-    elif model_type in CONFIG_CLASSES:
-        cls = CONFIG_CLASSES[model_type]
-    else:
+    if model_type not in CONFIG_CLASSES:
         raise ValueError(f"{where}: model_type {model_type!r} is not a DeBERTa type")
-    data = {k: v for k, v in data.items() if k != "pooling"}  # original-only; same as the pooler_* defaults
-    return cls.from_dict({**data, "model_type": cls.model_type})
+    return CONFIG_CLASSES[model_type].from_dict(data)
 
 
 def read_original(src: Path, config_path: Path | None = None) -> Checkpoint:
-    """microsoft/DeBERTa checkpoint: the weights file, and a config json beside it (or `config_path`)."""
-    import torch
-
-    weights = src if src.is_file() else src / ORIGINAL_WEIGHTS
-    directory = weights.parent
-    if config_path is None:
-        config_path = next((directory / n for n in ORIGINAL_CONFIGS if (directory / n).exists()), None)
-        if config_path is None:
-            raise FileNotFoundError(f"no config beside {weights}: looked for {', '.join(ORIGINAL_CONFIGS)} "
-                                    "(pass --config)")
-    try:
-        raw = torch.load(weights, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged pickle/zip
-        raise ValueError(f"corrupt checkpoint file {weights}: {err}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"corrupt checkpoint file {weights}: expected a dict of tensors")
+    """microsoft/DeBERTa checkpoint in any of its forms, its config read with the original's defaults."""
+    found = read_original_checkpoint(src, config_path)
     # Keys stay as stored; renames (gamma/beta, the `deberta.` prefix) happen once, when the destination's
     # keys are matched, so each tensor is reported once.
-    state = _to_numpy(raw)
-    family = _family_from_keys(state)
-    config_dict = _load_config_dict(config_path)
-    config = _config_from_dict(config_dict, family, config_path)
-    if family is not None and family != config.family:
-        raise ValueError(f"{config_path} describes DeBERTa {config.family} but the weights are {family}")
-    return Checkpoint(config, state, "original", directory, _architecture(config_dict))
+    ckpt = Checkpoint(found.config, found.state, "original", found.weights.parent,
+                      _architecture(found.config.extra), defaulted=found.defaulted)
+    for line in describe_defaults(found.defaulted):
+        ckpt.report.add("defaulted", line)
+    return ckpt
 
 
 def read_checkpoint(src: str | Path, config_path: str | Path | None = None) -> Checkpoint:

@@ -69,4 +69,4 @@ def v1_to_v2(ckpt: Checkpoint) -> Checkpoint:
             target = f"{prefix}pos_query_proj.{match.group(3)}"
             state[target] = value
             report.add("renamed", f"{key} -> {target}")
-    return Checkpoint(new_config, state, ckpt.layout, ckpt.source, ckpt.architecture, report)
+    return Checkpoint(new_config, state, ckpt.layout, ckpt.source, ckpt.architecture, report, ckpt.defaulted)

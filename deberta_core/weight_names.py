@@ -34,6 +34,32 @@ _TIED_COPIES = ("cls.predictions.decoder.weight", "cls.predictions.decoder.bias"
 LEGACY_MLM = "cls.predictions."
 ORIGINAL_MLM = "lm_predictions.lm_head."
 
+# Parts of a checkpoint that a destination may leave out on purpose: the task heads of other classes and
+# the pre-training heads. Any other tensor the destination does not use means the config was misread.
+_PARTS = (("cls.", "the masked-LM head"), ("lm_predictions.", "the masked-LM head"),
+          ("mask_predictions.", "the replaced-token-detection head"), ("pooler.", "the classification pooler"),
+          ("classifier.", "the classification head"), ("qa_outputs.", "the question-answering head"))
+_BASE_PARTS = ("embeddings.", "encoder.")
+
+
+def part_of(key: str) -> str | None:
+    """The checkpoint part a tensor belongs to when it is a head a model may leave out, else None."""
+    key = normalize_key(key).removeprefix(BASE_PREFIX)
+    return next((name for prefix, name in _PARTS if key.startswith(prefix)), None)
+
+
+def is_base_model_key(key: str) -> bool:
+    """Whether `key` names a tensor of the encoder itself (embeddings or transformer layers)."""
+    return normalize_key(key).removeprefix(BASE_PREFIX).startswith(_BASE_PARTS)
+
+
+def unused_error(keys: list[str], model_name: str, hint: str = "") -> ValueError:
+    """The error for checkpoint tensors that no part of the model uses, yet that belong to no other head."""
+    return ValueError(
+        f"{len(keys)} checkpoint tensor(s) would be dropped that {model_name} should use: {keys}. The config "
+        "does not describe these weights (check relative_attention, pos_att_type, share_att_key, norm_rel_ebd, "
+        "conv_kernel_size, position_biased_input, embedding_size)" + (f"; {hint}" if hint else ""))
+
 
 @dataclass(frozen=True)
 class WeightSpec:
@@ -172,6 +198,16 @@ class KeyMatch:
     unexpected: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)
 
+    @property
+    def left_out(self) -> dict[str, str]:
+        """Unexpected keys that belong to a head this model does not have: key -> the part's name."""
+        return {k: part for k in self.unexpected if (part := part_of(k)) is not None}
+
+    @property
+    def unexplained(self) -> list[str]:
+        """Unexpected keys that belong to no head: tensors the model should have used."""
+        return [k for k in self.unexpected if part_of(k) is None]
+
 
 @dataclass
 class LoadingInfo(KeyMatch):
@@ -192,10 +228,14 @@ def plan_load(checkpoint_shapes: dict, model_shapes: dict, uses_position_table: 
     checkpoint_shapes: checkpoint key -> shape; model_shapes: expected key -> shape, both in the
     PyTorch layout. Returns a LoadingInfo whose `mapping` (expected key -> checkpoint key) holds only
     the tensors to copy; `mismatched` lists (key, checkpoint shape, model shape) left as initialised.
-    Raises ValueError for missing/unexpected keys under `strict`, and for any shape mismatch unless
-    `ignore_mismatched_sizes` (e.g. a new `num_labels`).
+    Raises ValueError for encoder tensors the model would not use (the config does not describe the
+    weights; never dropped silently), for missing/unexpected keys under `strict`, and for any shape
+    mismatch unless `ignore_mismatched_sizes` (e.g. a new `num_labels`).
     """
     match = match_keys(checkpoint_shapes.keys(), model_shapes.keys(), uses_position_table=uses_position_table)
+    encoder_unused = [k for k in match.unexplained if is_base_model_key(k)]
+    if encoder_unused:
+        raise unused_error(encoder_unused, model_name)
     if strict and (match.missing or match.unexpected):
         raise ValueError(f"checkpoint does not fit {model_name} (strict=True): "
                          f"missing keys {match.missing}; unexpected keys {match.unexpected}")

@@ -25,6 +25,7 @@ from deberta_core import outputs as core_outputs
 from deberta_core.checkpoint import TF_WEIGHTS, find_weight_files, resolve_pretrained_path
 from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from deberta_core.io import atomic_path
+from deberta_core.original import read_original_for
 from deberta_core.tf_names import (layout_shape, model_scope, read_tf_h5, state_dict_from_tf, tf_weights,
                                    to_tf_layout, write_tf_h5)
 from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, log_loading, plan_load
@@ -247,11 +248,17 @@ class _TFPreTrained(keras.Model):
         fields (`num_labels=3`). Returns the model, and a `LoadingInfo` too when `output_loading_info=True`.
         """
         directory = resolve_pretrained_path(pretrained_model_name_or_path)
-        if config is None:
+        original = read_original_for(directory, cls.config_class, logger)
+        if config is None and original is not None:
+            config = original.config.copy(**config_overrides) if config_overrides else original.config
+        elif config is None:
             config = cls.config_class.from_pretrained(directory, **config_overrides)
         elif config_overrides:
             config = config.copy(**config_overrides)
-        state = read_state_dict(directory, config.family, prefer_pytorch=from_pt)
+        if original is not None:
+            state = original.state
+        else:
+            state = read_state_dict(directory, config.family, prefer_pytorch=from_pt)
         if cls.head == "masked_lm":
             layout = checkpoint_mlm_layout(state)
             if layout is not None and config.legacy != (layout == "legacy"):

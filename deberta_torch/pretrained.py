@@ -16,6 +16,7 @@ from deberta_core import outputs as core_outputs
 from deberta_core.checkpoint import SAFE_WEIGHTS, find_weight_files, resolve_pretrained_path
 from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from deberta_core.io import atomic_path
+from deberta_core.original import read_original_for
 from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, log_loading, plan_load
 
 logger = logging.getLogger("deberta_torch")
@@ -221,11 +222,17 @@ class _PreTrained(nn.Module):
         and a `LoadingInfo` too when `output_loading_info=True`.
         """
         directory = resolve_pretrained_path(pretrained_model_name_or_path)
-        if config is None:
+        original = read_original_for(directory, cls.config_class, logger)
+        if config is None and original is not None:
+            config = original.config.copy(**config_overrides) if config_overrides else original.config
+        elif config is None:
             config = cls.config_class.from_pretrained(directory, **config_overrides)
         elif config_overrides:
             config = config.copy(**config_overrides)
-        state = read_state_dict(directory)
+        if original is not None:
+            state = {k: torch.from_numpy(v) for k, v in original.state.items()}
+        else:
+            state = read_state_dict(directory)
         if cls.head == "masked_lm":
             layout = checkpoint_mlm_layout(state)
             if layout is not None and config.legacy != (layout == "legacy"):

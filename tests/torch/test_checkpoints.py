@@ -119,13 +119,24 @@ def test_head_checkpoint_into_base_model_reports_unexpected_keys(tmp_path):
 def test_unknown_key_is_refused_when_strict(tmp_path):
     _, _, ref = _ref("v1_rel", "Model")
     state = dict(ref.state_dict())
-    state["encoder.layer.0.attention.self.mystery.weight"] = torch.zeros(2)
+    state["mystery.weight"] = torch.zeros(2)
     torch.save(state, tmp_path / "pytorch_model.bin")
     ref.config.to_json_file(tmp_path / "config.json")
     _, info = dt.DebertaModel.from_pretrained(tmp_path, output_loading_info=True)
-    assert info.unexpected == ["encoder.layer.0.attention.self.mystery.weight"]
+    assert info.unexpected == ["mystery.weight"]
     with pytest.raises(ValueError, match="mystery"):
         dt.DebertaModel.from_pretrained(tmp_path, strict=True)
+
+
+def test_unused_encoder_tensor_is_always_an_error(tmp_path):
+    """A tensor inside the encoder that the config does not describe is never dropped, strict or not."""
+    _, _, ref = _ref("v1_rel", "Model")
+    state = dict(ref.state_dict())
+    state["encoder.layer.0.attention.self.mystery.weight"] = torch.zeros(2)
+    torch.save(state, tmp_path / "pytorch_model.bin")
+    ref.config.to_json_file(tmp_path / "config.json")
+    with pytest.raises(ValueError, match=r"dropped that DebertaModel should use: \['encoder.layer.0.attention.self.mystery"):
+        dt.DebertaModel.from_pretrained(tmp_path)
 
 
 def test_shape_mismatch_is_an_error_unless_ignored(tmp_path):
