@@ -7,6 +7,8 @@ of the (sliced) relative table (SPEC §2.4-2.6).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 
@@ -31,6 +33,24 @@ def make_log_bucket_position(relative_pos: np.ndarray, bucket_size: int, max_pos
     log_pos = np.ceil(np.log(ratio) / denom * np.float32(mid - 1)).astype(np.float32) + np.float32(mid)
     bucket = np.where(abs_pos <= mid, relative_pos.astype(np.float32), log_pos * sign)
     return bucket.astype(np.int64)
+
+
+@functools.lru_cache(maxsize=None)
+def bucket_table(bucket_size: int, max_position: int) -> np.ndarray:
+    """bucket(|d|) for |d| = 0, 1, ... up to the first distance whose bucket reaches bucket_size: int64.
+
+    The one definition of the buckets both frameworks use: they look distances up in this table instead
+    of recomputing logs. A framework's vectorised float32 log can differ from numpy's by an ulp, and at
+    |d| = max_position - 1 the ratio of two logs is exactly an integer, so ceil() would move it a whole
+    bucket (bucket_size=384, max_position=2048 gives 384 instead of the reference's 383). Buckets only
+    grow with |d|, and every bucket >= bucket_size lands on the same clamped row, so the table ends at
+    the first one: farther distances saturate there (the reference grows further, into the same row).
+    """
+    magnitudes = np.arange(0, 2 * max_position + bucket_size + 2)
+    buckets = make_log_bucket_position(magnitudes, bucket_size, max_position)
+    reached = buckets >= bucket_size
+    end = int(np.argmax(reached)) if reached.any() else len(buckets) - 1
+    return buckets[: end + 1]
 
 
 def relative_position_index(query_size: int, key_size: int, span: int, bucket_size: int = -1,

@@ -1,10 +1,12 @@
-"""Relative-position buckets and gather indices in torch; mirrors deberta_core.relative_position."""
+"""Relative-position buckets and gather indices in torch; the buckets come from deberta_core.relative_position."""
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import torch
+
+from deberta_core import relative_position as oracle
 
 
 class RelativeRows(NamedTuple):
@@ -23,21 +25,20 @@ class RelativeRows(NamedTuple):
     reach: tuple[int, int] | None = None
 
 
-def make_log_bucket_position(relative_pos: torch.Tensor, bucket_size: int, max_position: int) -> torch.Tensor:
-    """Map signed distances d = i - j to log buckets (see deberta_core.relative_position for the rule).
+@torch.compiler.assume_constant_result  # traced graphs take the table as a constant, not its numpy code
+def _bucket_table(bucket_size: int, max_position: int) -> torch.Tensor:
+    return torch.from_numpy(oracle.bucket_table(bucket_size, max_position))
 
-    The log branch runs in float32 exactly as the reference does, so bucket ids match it bit for bit.
+
+def make_log_bucket_position(relative_pos: torch.Tensor, bucket_size: int, max_position: int) -> torch.Tensor:
+    """Map signed distances d = i - j to log buckets, read from deberta_core's `bucket_table` (the one
+    definition; far distances saturate at bucket_size, the same clamped row as the reference's).
+
     relative_pos: int64, any shape. Returns int64 of the same shape.
     """
-    mid = bucket_size // 2
-    sign = torch.sign(relative_pos)
-    inside = (relative_pos < mid) & (relative_pos > -mid)
-    abs_pos = torch.where(inside, torch.full_like(relative_pos, mid - 1), relative_pos.abs())
-    ratio = abs_pos.to(torch.float32) / mid
-    denom = torch.log(torch.tensor((max_position - 1) / mid, dtype=torch.float32, device=relative_pos.device))
-    log_pos = torch.ceil(torch.log(ratio) / denom * (mid - 1)) + mid
-    bucket = torch.where(abs_pos <= mid, relative_pos.to(torch.float32), log_pos * sign)
-    return bucket.to(torch.long)
+    table = _bucket_table(bucket_size, max_position).to(relative_pos.device)
+    magnitude = torch.clamp(relative_pos.abs(), max=table.shape[0] - 1)
+    return torch.sign(relative_pos) * table[magnitude]
 
 
 def relative_position_line(query_size: int, key_size: int, span: int, bucket_size: int = -1,
