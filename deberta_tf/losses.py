@@ -47,6 +47,7 @@ def sequence_classification_loss(logits, labels, num_labels: int, problem_type: 
     Returns (loss, logits): with problem_type None and num_labels == 1 the reference returns logits
     flattened to (B,) (and cast to the label dtype when it is a float type), so the output follows.
     """
+    rules.check_labels_batch(labels.shape, logits.shape[0])
     last_dim = labels.shape[-1] if len(labels.shape) > 1 else None
     kind = rules.sequence_classification_loss_kind(problem_type, num_labels, len(labels.shape), last_dim)
     if kind == rules.MSE:

@@ -16,9 +16,7 @@ def sequence_classification_loss(logits: torch.Tensor, labels: torch.Tensor, num
     Returns (loss, logits): with problem_type None and num_labels == 1 the reference returns logits
     flattened to (B,) in the label dtype, and so do we.
     """
-    B = logits.shape[0]
-    if labels.dim() == 0 or labels.shape[0] != B:
-        raise ValueError(f"labels has shape {tuple(labels.shape)}, expected a first dimension of {B} (the batch)")
+    rules.check_labels_batch(labels.shape, logits.shape[0])
     kind = rules.sequence_classification_loss_kind(problem_type, num_labels, labels.dim(),
                                                    labels.shape[-1] if labels.dim() > 1 else None)
     if kind == rules.MSE:
@@ -61,3 +59,11 @@ def question_answering_loss(start_logits, end_logits, start_positions, end_posit
         positions = positions.clamp(0, T)
         losses.append(F.cross_entropy(logits, positions, ignore_index=T))
     return (losses[0] + losses[1]) / 2
+
+
+def multiple_choice_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy over the choices; logits (B, C), labels (B,) choice indices (-100 ignored)."""
+    if tuple(labels.shape) != (logits.shape[0],):
+        raise ValueError(f"labels has shape {tuple(labels.shape)}, expected {(logits.shape[0],)} "
+                         "(one choice index per example)")
+    return F.cross_entropy(logits, labels, ignore_index=rules.IGNORE_INDEX)
