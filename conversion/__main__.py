@@ -56,8 +56,6 @@ def main(argv: list[str] | None = None) -> int:
     for line in ckpt.report.lines:
         print("  " + line)
     if args.verify:
-        from .verify import verify
-
         from .verify import unaccounted_tensors, verify
 
         unaccounted = unaccounted_tensors(source, result.head)

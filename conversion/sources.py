@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from deberta_core.checkpoint import PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, TF_WEIGHTS, PT_INDEX
+from deberta_core.checkpoint import PT_INDEX, PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, TF_WEIGHTS, read_weights
 from deberta_core.config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig
 from deberta_core.original import RELEASE_WEIGHTS, describe_defaults, find_original, read_original_checkpoint
 TOKENIZER_FILES = ("spm.model", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
@@ -80,25 +80,6 @@ def detect_layout(src: Path) -> str:
                             f"{RELEASE_WEIGHTS}")
 
 
-def _to_numpy(tensors) -> dict[str, np.ndarray]:
-    import torch
-
-    out = {}
-    for key, value in tensors.items():
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f"checkpoint entry {key!r} is a {type(value).__name__}, not a tensor")
-        if value.dtype == torch.bfloat16:  # numpy has no bfloat16: keep its exact values in float32
-            value = value.float()
-        out[key] = value.detach().cpu().numpy()
-    return out
-
-
-def _read_torch_files(directory: Path) -> dict[str, np.ndarray]:
-    from deberta_torch.pretrained import read_state_dict
-
-    return _to_numpy(read_state_dict(directory))
-
-
 def _architecture(config_dict: dict) -> str | None:
     for name in config_dict.get("architectures") or []:
         stem = name.removeprefix("TF").removeprefix("DebertaV2").removeprefix("Deberta")
@@ -121,19 +102,14 @@ def _load_config_dict(path: Path) -> dict:
 def read_hf_torch(src: Path) -> Checkpoint:
     config_dict = _load_config_dict(src / CONFIG_NAME)
     config = _config_from_dict(config_dict, src / CONFIG_NAME)
-    return Checkpoint(config, _read_torch_files(src), "hf-torch", src, _architecture(config_dict))
+    _, state = read_weights(src, config.family, prefer=("safetensors", "pytorch"))
+    return Checkpoint(config, state, "hf-torch", src, _architecture(config_dict))
 
 
 def read_hf_tf(src: Path) -> Checkpoint:
-    from deberta_core.tf_names import read_tf_h5, state_dict_from_tf
-
     config_dict = _load_config_dict(src / CONFIG_NAME)
     config = _config_from_dict(config_dict, src / CONFIG_NAME)
-    try:
-        named = read_tf_h5(src / TF_WEIGHTS)
-    except (OSError, KeyError, ValueError) as err:
-        raise ValueError(f"corrupt TF checkpoint {src / TF_WEIGHTS}: {err}") from None
-    state = state_dict_from_tf(named, config.family)
+    _, state = read_weights(src, config.family, prefer=("tf",))
     ckpt = Checkpoint(config, state, "hf-tf", src, _architecture(config_dict))
     for key, value in state.items():
         if value.ndim >= 2 and not key.endswith("embeddings.weight"):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import read_torch_pickle, tensors_to_numpy
 from .config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig, DebertaConfig, DebertaV2Config
 
 RELEASE_WEIGHTS = "pytorch.model.bin"
@@ -127,33 +128,6 @@ def find_original(src: str | Path) -> tuple[Path, Path | None] | None:
     return weights, config
 
 
-def _load_torch_pickle(path: Path) -> dict:
-    try:
-        import torch
-    except ImportError:
-        raise ValueError(f"{path.name} is a pickled PyTorch checkpoint and reading it needs torch") from None
-    try:
-        raw = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged pickle/zip
-        raise ValueError(f"corrupt checkpoint file {path}: {err}") from None
-    if not isinstance(raw, dict):
-        raise ValueError(f"corrupt checkpoint file {path}: expected a dict of tensors, got {type(raw).__name__}")
-    return raw
-
-
-def _to_numpy(raw: dict, path: Path) -> dict[str, np.ndarray]:
-    import torch
-
-    out = {}
-    for key, value in raw.items():
-        if not isinstance(value, torch.Tensor):
-            raise ValueError(f"{path}: entry {key!r} is a {type(value).__name__}, not a tensor")
-        if value.dtype == torch.bfloat16:  # numpy has no bfloat16: keep its exact values in float32
-            value = value.float()
-        out[key] = value.detach().cpu().numpy()
-    return out
-
-
 def hf_config_dict(original: dict, state: dict[str, np.ndarray]) -> tuple[dict, dict[str, object]]:
     """The Hugging Face config dict that computes what the original computes from `original`, and the
     keys that took the original's default (key -> value).
@@ -221,11 +195,11 @@ def read_original_checkpoint(src: str | Path, config_path: str | Path | None = N
         raise FileNotFoundError(f"no original DeBERTa checkpoint at {src}: looked for {RELEASE_WEIGHTS}, or "
                                 f"{CACHE_WEIGHTS} without a Hugging Face config.json")
     weights, beside = found
-    raw = _load_torch_pickle(weights)
+    raw = read_torch_pickle(weights)
     embedded = raw.pop(EMBEDDED_CONFIG, None)
     if embedded is not None and not isinstance(embedded, dict):
         raise ValueError(f"{weights}: entry 'config' is a {type(embedded).__name__}, expected the model config dict")
-    state = _to_numpy(raw, weights)
+    state = tensors_to_numpy(raw, weights)
     if config_path is not None:
         original, source = _json_object(Path(config_path)), str(config_path)
     elif embedded is not None:
