@@ -32,6 +32,9 @@ class ModelOutput:
             return getattr(self, key)
         return self.to_tuple()[key]
 
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self.keys() else default
+
     def __contains__(self, key: str) -> bool:
         return key in self.keys()
 

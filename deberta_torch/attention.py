@@ -34,7 +34,7 @@ from torch import nn
 
 from deberta_core.config import BaseDebertaConfig
 
-from .kernels import InferenceCache, distance_tables, linear, relative_attention, state_key, tracing
+from .kernels import InferenceCache, distance_tables, project, relative_attention, state_key, tracing
 from .layers import ResidualLayerNorm
 from .relative_position import RelativeRows, index_from_line, line_from_index
 
@@ -210,7 +210,7 @@ class DebertaSelfAttention(_RelativeTerms):
     def forward(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None, *, rel_rows=None,
                 token_mask=None, output_attentions: bool = True):
         """hidden_states (B, T, C) -> context (B, T, C), probabilities (B, H, T, T) (see `_attend`)."""
-        qkv = linear(self, "in_proj", hidden_states, [self.in_proj.weight])
+        qkv = project(self, "in_proj", hidden_states, [self.in_proj])
         qkv = _split_heads(qkv, self.num_attention_heads)  # (B, H, T, 3D)
         q, k, v = qkv.chunk(3, dim=-1)
         q = q + self.q_bias.view(self.num_attention_heads, 1, -1)  # (H, 1, D) broadcasts over B and T
@@ -259,7 +259,7 @@ class DebertaV2SelfAttention(_RelativeTerms):
                 token_mask=None, output_attentions: bool = True):
         """hidden_states (B, T, C) -> context (B, T, C), probabilities (B, H, T, T) (see `_attend`)."""
         projections = (self.query_proj, self.key_proj, self.value_proj)
-        qkv = linear(self, "qkv", hidden_states, [p.weight for p in projections], [p.bias for p in projections])
+        qkv = project(self, "qkv", hidden_states, projections)
         B, T = hidden_states.shape[:2]
         q, k, v = qkv.view(B, T, 3, self.num_attention_heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, T, D)
         context, probs = self._attend(q, k, v, pair_mask, rel_embeddings, rel_index, rel_rows=rel_rows,

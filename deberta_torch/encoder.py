@@ -9,7 +9,7 @@ from torch.utils.checkpoint import checkpoint
 from deberta_core.config import BaseDebertaConfig
 
 from .attention import DebertaAttention
-from .kernels import InferenceCache, linear, state_key, tracing
+from .kernels import InferenceCache, project, state_key, tracing
 from .layers import LayerNorm, ResidualLayerNorm, get_activation
 from .relative_position import RelativeRows, flat_ends, index_from_line, relative_position_line
 
@@ -23,8 +23,8 @@ class DebertaIntermediate(nn.Module):
 
     def forward(self, hidden_states):
         if self.exact_gelu:
-            return linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias], gelu=True)
-        return self.intermediate_act_fn(linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias]))
+            return project(self, "dense", hidden_states, [self.dense], gelu=True)
+        return self.intermediate_act_fn(project(self, "dense", hidden_states, [self.dense]))
 
 
 class DebertaOutput(ResidualLayerNorm):

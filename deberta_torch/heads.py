@@ -17,7 +17,7 @@ from deberta_core.outputs import (MaskedLMOutput, MultipleChoiceModelOutput, Que
 from .backbone import DebertaModel, DebertaV2Model
 from .layers import LayerNorm, get_activation
 from .losses import question_answering_loss, sequence_classification_loss, token_loss
-from .pretrained import DebertaPreTrainedModel, DebertaV2PreTrainedModel
+from .pretrained import DebertaPreTrainedModel, DebertaV2PreTrainedModel, _pad_bias, _resize_rows
 
 
 class ContextPooler(nn.Module):
@@ -125,6 +125,48 @@ class _MaskedLM(_TaskModel):
         else:
             self.lm_predictions = OriginalMLMHead(config)
         self._init_head()
+
+    def get_output_embeddings(self) -> nn.Module:
+        """The vocabulary projection: the untied `cls.predictions.decoder`, otherwise the word-embedding
+        module itself, which a tied (or legacy=False) head projects with directly."""
+        if self.config.legacy and self.cls.predictions.decoder is not None:
+            return self.cls.predictions.decoder
+        return self.deberta.embeddings.word_embeddings
+
+    def set_output_embeddings(self, new_embeddings: nn.Module) -> None:
+        """Project with `new_embeddings` (an nn.Linear E -> V; its bias, if any, becomes
+        `cls.predictions.bias`); the word-embedding module itself restores the tie."""
+        if not self.config.legacy:
+            raise NotImplementedError("a legacy=False head projects with the word embeddings; use set_input_embeddings")
+        head = self.cls.predictions
+        if new_embeddings is self.deberta.embeddings.word_embeddings:
+            head.decoder = None
+            return
+        if getattr(new_embeddings, "bias", None) is not None:
+            head.bias = new_embeddings.bias
+            new_embeddings.bias = None  # one Parameter, one state-dict key (cls.predictions.bias)
+        head.decoder = new_embeddings
+
+    def tie_weights(self) -> None:
+        """With tie_word_embeddings (the default) the legacy head projects with the word embeddings: a
+        separate decoder is dropped and the bias fitted to the vocabulary, as the reference's tie does."""
+        if self.config.legacy and self.config.tie_word_embeddings:
+            head = self.cls.predictions
+            head.decoder = None
+            rows = self.deberta.embeddings.word_embeddings.weight.shape[0]
+            if head.bias.shape[0] != rows:
+                _pad_bias(head.bias, rows)
+
+    def _resize_output_head(self, new_num_tokens: int, mean_resizing: bool) -> None:
+        if not self.config.legacy:
+            # The reference cannot resize this head (it resizes lm_head.dense, SPEC 3.1); its bias is
+            # zero-extended here, as for the tied legacy head.
+            _pad_bias(self.lm_predictions.lm_head.bias, new_num_tokens)
+        elif self.cls.predictions.decoder is None:
+            _pad_bias(self.cls.predictions.bias, new_num_tokens)
+        else:
+            head = self.cls.predictions
+            head.bias.data = _resize_rows(self, head.decoder, new_num_tokens, mean_resizing, old_bias=head.bias)
 
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
@@ -285,6 +327,7 @@ class DebertaForQuestionAnswering(_QuestionAnswering, DebertaPreTrainedModel):
 
 class DebertaV2ForMaskedLM(_MaskedLM, DebertaV2PreTrainedModel):
     backbone_class = DebertaV2Model
+    _keys_to_ignore_on_load_unexpected = [r"mask_predictions.*"]  # as the reference (v3 RTD heads)
 
 
 class DebertaV2ForSequenceClassification(_SequenceClassification, DebertaV2PreTrainedModel):

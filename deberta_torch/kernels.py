@@ -367,3 +367,17 @@ def linear(owner: torch.nn.Module, name: str, x: torch.Tensor, weights, biases=(
                                                              torch.cat(list(biases)) if biases else None))
     out = F.linear(x, weight, bias)
     return F.gelu(out) if gelu else out
+
+
+def project(owner: torch.nn.Module, name: str, x: torch.Tensor, modules, gelu: bool = False):
+    """`linear` with the weights of `modules` (nn.Linear layers; their outputs concatenated).
+
+    A module that is not a plain, hook-free nn.Linear (a PEFT LoRA layer, a quantised or hooked one)
+    is called instead, so what it adds to its base weight is not bypassed by the fused, cached path.
+    """
+    plain = all(type(m) is torch.nn.Linear and not m._forward_hooks and not m._forward_pre_hooks for m in modules)
+    biases = [m.bias for m in modules] if plain else []
+    if plain and (all(b is None for b in biases) or all(b is not None for b in biases)):
+        return linear(owner, name, x, [m.weight for m in modules], [b for b in biases if b is not None], gelu)
+    out = modules[0](x) if len(modules) == 1 else torch.cat([m(x) for m in modules], dim=-1)
+    return F.gelu(out) if gelu else out

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .kernels import linear
+from .kernels import project
 
 
 class LayerNorm(nn.LayerNorm):
@@ -40,7 +40,7 @@ class ResidualLayerNorm(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden_states, input_tensor):
-        out = linear(self, "dense", hidden_states, [self.dense.weight], [self.dense.bias])
+        out = project(self, "dense", hidden_states, [self.dense])
         return self.LayerNorm(self.dropout(out) + input_tensor)
 
 
