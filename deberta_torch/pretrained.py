@@ -9,17 +9,15 @@ import re
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 from torch import nn
 
 from deberta_core import outputs as core_outputs
-from deberta_core.checkpoint import (PT_INDEX, PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, find_weight_files,
-                                     resolve_pretrained_path)
+from deberta_core.checkpoint import PT_INDEX, PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS
 from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from deberta_core.io import atomic_path
-from deberta_core.original import read_original_for
-from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, log_loading, plan_load
+from deberta_core.pretrained import read_pretrained
+from deberta_core.weight_names import LoadingInfo, log_loading, plan_load
 
 logger = logging.getLogger("deberta_torch")
 
@@ -80,29 +78,6 @@ def _default_dtype(dtype: torch.dtype | None):
         yield
     finally:
         torch.set_default_dtype(previous)
-
-
-def read_state_dict(directory: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Every tensor of the checkpoint in `directory` (safetensors, sharded or not, or pytorch_model.bin)."""
-    found = find_weight_files(directory, prefer=("safetensors", "pytorch", "tf"))
-    if found.format == "tf":
-        raise ValueError(
-            f"{directory} holds only TensorFlow weights ({found.files[0].name}); convert them with "
-            "`deberta-convert SRC DST --to torch` or load them with deberta_tf"
-        )
-    state: dict[str, torch.Tensor] = {}
-    for file in found.files:
-        try:
-            if found.format == "safetensors":
-                part = load_file(str(file))
-            else:
-                part = torch.load(file, map_location="cpu", weights_only=True)
-        except (SafetensorError, RuntimeError, EOFError, OSError, ValueError) as err:
-            raise ValueError(f"corrupt checkpoint file {file}: {err}") from None
-        if not isinstance(part, dict):
-            raise ValueError(f"corrupt checkpoint file {file}: expected a dict of tensors, got {type(part).__name__}")
-        state.update(part)
-    return state
 
 
 def _resize_rows(model: nn.Module, module: nn.Module, new_rows: int, mean_resizing: bool,
@@ -459,26 +434,13 @@ class _PreTrained(nn.Module):
         Extra keyword arguments override config fields (`num_labels=3`). Returns the model in eval mode,
         and a `LoadingInfo` too when `output_loading_info=True`.
         """
-        directory = resolve_pretrained_path(pretrained_model_name_or_path)
-        original = read_original_for(directory, cls.config_class, logger)
-        if config is None and original is not None:
-            config = original.config.copy(**config_overrides) if config_overrides else original.config
-        elif config is None:
-            config = cls.config_class.from_pretrained(directory, **config_overrides)
-        elif config_overrides:
-            config = config.copy(**config_overrides)
-        if original is not None:
-            state = {k: torch.from_numpy(v) for k, v in original.state.items()}
-        else:
-            state = read_state_dict(directory)
-        if cls.head == "masked_lm":
-            layout = checkpoint_mlm_layout(state)
-            if layout is not None and config.legacy != (layout == "legacy"):
-                config = config.copy(legacy=(layout == "legacy"))
+        found = read_pretrained(pretrained_model_name_or_path, cls.config_class, cls.head, logger, config=config,
+                                overrides=config_overrides)
+        config = found.config
         target_dtype = _as_dtype(torch_dtype if torch_dtype is not None else dtype, config)
         with _default_dtype(target_dtype):
             model = cls(config)
-        info = model.load_checkpoint_state(state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        info = model.load_checkpoint_state(found.state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes)
         if attn_implementation is not None:
             model.set_attn_implementation(attn_implementation)
         if device is not None:
@@ -487,14 +449,16 @@ class _PreTrained(nn.Module):
         model.eval()
         return (model, info) if output_loading_info else model
 
-    def load_checkpoint_state(self, state: dict[str, torch.Tensor], strict: bool = False,
+    def load_checkpoint_state(self, state: dict, strict: bool = False,
                               ignore_mismatched_sizes: bool = False) -> LoadingInfo:
-        """Copy a checkpoint's tensors into this model, applying the key rules of deberta_core.weight_names."""
+        """Copy a checkpoint's tensors (torch tensors or numpy arrays, PyTorch keys) into this model, applying
+        the key rules of deberta_core.weight_names; each is cast to the dtype of the parameter it fills."""
         own = self.state_dict()
         name = type(self).__name__
         info = plan_load({k: tuple(v.shape) for k, v in state.items()}, {k: tuple(v.shape) for k, v in own.items()},
                          self.config.position_biased_input, name, strict, ignore_mismatched_sizes)
-        self.load_state_dict({t: state[s].to(own[t].dtype) for t, s in info.mapping.items()}, strict=False)
+        self.load_state_dict({t: torch.as_tensor(state[s]).to(own[t].dtype) for t, s in info.mapping.items()},
+                             strict=False)
         log_loading(info, name, logger)
         return info
 

@@ -177,12 +177,22 @@ def test_corrupt_and_missing_files_get_clear_errors(tmp_path):
         dt.DebertaV2Model.from_pretrained("/nonexistent/model")
 
 
-def test_tf_only_directory_points_to_conversion(tmp_path):
-    _, _, ref = _ref("v3_buckets_shared", "Model")
-    ref.config.to_json_file(tmp_path / "config.json")
-    (tmp_path / "tf_model.h5").write_bytes(b"\x89HDF\r\n")
-    with pytest.raises(ValueError, match="only TensorFlow weights.*deberta-convert"):
-        dt.DebertaV2Model.from_pretrained(tmp_path)
+def test_tf_only_directory_loads(tmp_path):
+    """A directory with only tf_model.h5 (the reference TF layout) loads in torch to the same function."""
+    from conversion.convert import convert
+    from conversion.sources import read_checkpoint
+
+    _, _, ref = _ref("v3_buckets_shared", "ForSequenceClassification")
+    ref.save_pretrained(tmp_path / "pt")
+    convert(read_checkpoint(tmp_path / "pt"), tmp_path / "tf", "tf")
+    assert not list((tmp_path / "tf").glob("*.safetensors"))
+    ids, mask = _ids()
+    ours = dt.DebertaV2ForSequenceClassification.from_pretrained(tmp_path / "tf", strict=True)
+    with torch.no_grad():
+        assert torch.allclose(ours(ids, attention_mask=mask).logits, ref(ids, attention_mask=mask).logits, atol=1e-6)
+    (tmp_path / "tf" / "tf_model.h5").write_bytes(b"\x89HDF\r\n")
+    with pytest.raises(ValueError, match="corrupt TF checkpoint .*tf_model.h5"):
+        dt.DebertaV2Model.from_pretrained(tmp_path / "tf")
 
 
 @pytest.mark.parametrize("variant,head", [("v1_rel", "ForMaskedLM"), ("v2_conv_unshared", "ForQuestionAnswering"),
