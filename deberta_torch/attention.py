@@ -86,7 +86,7 @@ def disentangled_attention(query, key, value, pair_mask, scale, pos_key=None, po
     return probs @ value, probs
 
 
-class _RelativeTerms(nn.Module):
+class _DisentangledAttention(nn.Module):
     """What both attention layouts share: head geometry, scale, dropouts and the relative projections."""
 
     def __init__(self, config: BaseDebertaConfig):
@@ -103,7 +103,7 @@ class _RelativeTerms(nn.Module):
         self.attn_implementation = DEFAULT_ATTN_IMPLEMENTATION
         self._table_cache = InferenceCache()  # eval-mode position projections, see _distance_tables
 
-    def _positions(self, rel_embeddings):
+    def _project_relative_table(self, rel_embeddings):
         """Project the relative table into per-head position keys/queries: each (H, R, D) or None."""
         if not self.relative_attention or rel_embeddings is None:
             return None, None
@@ -128,7 +128,7 @@ class _RelativeTerms(nn.Module):
             if hit is not None and hit[0] is rows.table and hit[1] == versions:
                 pos_key, pos_query = hit[2]
             else:
-                pos_key, pos_query = self._positions(rows.table)
+                pos_key, pos_query = self._project_relative_table(rows.table)
                 pos_key, pos_query = (None if t is None else (t / self.scale).to(dtype) for t in (pos_key, pos_query))
                 self._table_cache.clear()
                 self._table_cache[key] = (rows.table, versions, (pos_key, pos_query))
@@ -136,7 +136,7 @@ class _RelativeTerms(nn.Module):
         table, line = rows.table, rows.line
         if rows.reach is not None and (rows.reach[0] > 0 or rows.reach[1] < table.shape[0] - 1):
             table, line = table[rows.reach[0]: rows.reach[1] + 1], line - rows.reach[0]
-        pos_key, pos_query = self._positions(table)
+        pos_key, pos_query = self._project_relative_table(table)
         return tuple(None if t is None else t.to(dtype) for t in distance_tables(pos_key, pos_query, line, self.scale))
 
     def _attend(self, q, k, v, pair_mask, rel_embeddings, rel_index, logits_proj=None, weights_proj=None, *,
@@ -158,7 +158,7 @@ class _RelativeTerms(nn.Module):
                 rel_index = index_from_line(rel_rows.line, q.shape[2], k.shape[2])
             if pair_mask is None and token_mask is not None:
                 pair_mask = token_mask[:, None, :, None] & token_mask[:, None, None, :]
-            pos_key, pos_query = self._positions(rel_embeddings) if relative else (None, None)
+            pos_key, pos_query = self._project_relative_table(rel_embeddings) if relative else (None, None)
             return disentangled_attention(q, k, v, pair_mask, self.scale, pos_key, pos_query, rel_index,
                                           self.dropout, logits_proj, weights_proj)
         if q.dtype != k.dtype or v.dtype != k.dtype:  # v1 biases promote q, v under autocast
@@ -171,10 +171,10 @@ class _RelativeTerms(nn.Module):
         dropout_p = self.dropout.p if self.training else 0.0
         return relative_attention(q, k, v, self.scale, key_line, query_line, pair_mask, token_mask,
                                   dropout_p=dropout_p, output_attentions=output_attentions,
-                                  flat=rel_rows.flat if relative else None)
+                                  flat_ends=rel_rows.flat_ends if relative else None)
 
 
-class DebertaSelfAttention(_RelativeTerms):
+class DebertaSelfAttention(_DisentangledAttention):
     """DeBERTa v1 layout: one fused, per-head interleaved `in_proj` (no bias) plus `q_bias`/`v_bias`.
 
     `in_proj.weight` (3C, C) viewed as (H, 3, D, C) holds W_q, W_k, W_v of each head in turn (SPEC §2.7).
@@ -222,7 +222,7 @@ class DebertaSelfAttention(_RelativeTerms):
         return _merge_heads(context), probs
 
 
-class DebertaV2SelfAttention(_RelativeTerms):
+class DebertaV2SelfAttention(_DisentangledAttention):
     """DeBERTa v2/v3 layout: separate `query_proj`, `key_proj`, `value_proj` (with biases).
 
     With share_att_key the relative table goes through key_proj/query_proj, biases included; otherwise

@@ -113,7 +113,7 @@ class DebertaEncoder(nn.Module):
             params += [self.LayerNorm.weight, self.LayerNorm.bias]
         return params
 
-    def _positions(self, seq_len: int, device, need_index: bool, need_rows: bool):
+    def _relative_inputs(self, seq_len: int, device, need_index: bool, need_rows: bool):
         """(table, index) for eager layers and RelativeRows for fast layers, each only when needed.
 
         Eager layers get what the reference computes: the table (v1: sliced to [K - span, K + span)) and
@@ -189,7 +189,7 @@ class DebertaEncoder(nn.Module):
         impls = {layer.attention.self.attn_implementation for layer in self.layer}
         eager = "eager" in impls or any(getattr(layer.attention.self, "talking_head", False) for layer in self.layer)
         fast = bool(impls - {"eager"})
-        rel_embeddings, rel_index, rel_rows = self._positions(T, embedding_output.device, eager, fast)
+        rel_embeddings, rel_index, rel_rows = self._relative_inputs(T, embedding_output.device, eager, fast)
         attn_mask, padding = self._mask_form(pair_mask, token_mask)
         kwargs = {"rel_rows": rel_rows, "token_mask": padding, "output_attentions": output_attentions}
         all_hidden = [embedding_output] if output_hidden_states else None

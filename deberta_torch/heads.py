@@ -16,7 +16,7 @@ from deberta_core.outputs import (MaskedLMOutput, MultipleChoiceModelOutput, Que
 
 from .backbone import DebertaModel, DebertaV2Model
 from .layers import LayerNorm, get_activation
-from .losses import question_answering_loss, sequence_classification_loss, token_loss
+from .losses import multiple_choice_loss, question_answering_loss, sequence_classification_loss, token_loss
 from .pretrained import DebertaPreTrainedModel, DebertaV2PreTrainedModel, _pad_bias, _resize_rows
 
 
@@ -292,19 +292,15 @@ class _MultipleChoice(_TaskModel):
                              f"for multiple choice, got {tuple(main.shape)}")
         B, num_choices = main.shape[:2]
 
-        def flat(t):
+        def merge_choices(t):
             return None if t is None else t.reshape(-1, *t.shape[2:])
 
-        out = self._encode(flat(input_ids), attention_mask=flat(attention_mask),
-                           token_type_ids=flat(token_type_ids), position_ids=flat(position_ids),
-                           inputs_embeds=flat(inputs_embeds), output_attentions=output_attentions,
+        out = self._encode(merge_choices(input_ids), attention_mask=merge_choices(attention_mask),
+                           token_type_ids=merge_choices(token_type_ids), position_ids=merge_choices(position_ids),
+                           inputs_embeds=merge_choices(inputs_embeds), output_attentions=output_attentions,
                            output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(self.pooler(out.last_hidden_state))).view(B, num_choices)
-        loss = None
-        if labels is not None:
-            if tuple(labels.shape) != (B,):
-                raise ValueError(f"labels has shape {tuple(labels.shape)}, expected {(B,)} (one choice index per example)")
-            loss = F.cross_entropy(logits, labels)
+        loss = multiple_choice_loss(logits, labels) if labels is not None else None
         result = MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
         return result if self._return_dict(return_dict) else result.to_tuple()
 

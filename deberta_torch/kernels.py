@@ -53,13 +53,13 @@ def distance_tables(pos_key, pos_query, line, scale):
 
 
 def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int, int], key_fill_rev=None,
-                  flat: tuple[int, int] | None = None, tile_query: int | None = None,
+                  flat_ends: tuple[int, int] | None = None, tile_query: int | None = None,
                   tile_key: int | None = None, out_of_place: bool | None = None) -> torch.Tensor:
     """(c2p + p2c) / scale for query rows [i0, i1) against every key, keys reversed: (B, H, i1 - i0, S).
 
     query (B, H, T, D); key_rev (B, H, S, D) = key.flip(2); tables from `distance_tables` (either may
     be None). key_fill_rev: optional bool (B, S) in reversed key order, True for keys to mask: their
-    bias is the dtype minimum. flat: (m_lo, m_hi) from `relative_position.flat_ends`, or None: where
+    bias is the dtype minimum. flat_ends: (m_lo, m_hi) from `relative_position.flat_ends`, or None: where
     i + c <= m_lo (or >= m_hi) every distance reads the first (last) table row, and the term is a
     per-row or per-key constant instead of a band product. out_of_place: build the bias without
     in-place writes (cheap to differentiate); None picks it exactly when autograd records the call.
@@ -76,7 +76,7 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
                                     tile_query, tile_key)
     table = pos_key_line if pos_key_line is not None else pos_query_line
     W = table.shape[1]
-    m_lo, m_hi = (-1, W) if flat is None else flat
+    m_lo, m_hi = (-1, W) if flat_ends is None else flat_ends
     i0, i1 = rows
     n = i1 - i0
     minimum = torch.finfo(query.dtype).min
@@ -133,13 +133,13 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
 def _shift(band: torch.Tensor, width: int) -> torch.Tensor:
     """out[..., a, c] = band[..., a, a + c] for c < width: the relative shift as pad and reshapes.
 
-    band (..., A, L) contiguous, with L >= A + width - 1. Row a of the flat band read with a stride of
+    band (..., A, L) contiguous, with L >= A + width - 1. Row a of the flattened band read with a stride of
     L + 1 walks its diagonal; the A padded elements are never among the kept entries. Unlike
     `as_strided`, every op here has a cheap backward (slices and zero-padding).
     """
     *lead, A, L = band.shape
-    flat = F.pad(band.reshape(*lead, A * L), (0, A))
-    return flat.view(*lead, A, L + 1)[..., :width]
+    flattened = F.pad(band.reshape(*lead, A * L), (0, A))
+    return flattened.view(*lead, A, L + 1)[..., :width]
 
 
 def _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, tile_query, tile_key):
@@ -148,7 +148,7 @@ def _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key
     The in-place version writes tiles into slices of one buffer and reads bands through `as_strided`;
     under autograd each slice write copies the whole bias in the backward and each strided read
     scatters through a zero buffer. Here tiles are concatenated and bands shifted with `_shift`. The
-    flat stretches are not special-cased (the band covers them exactly).
+    flat ends are not special-cased (the band covers them exactly).
     """
     B, H, T, D = query.shape
     S = key_rev.shape[2]
@@ -205,7 +205,7 @@ def _core(query, key, value, bias, scale, dropout_p):
 
 
 def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_query_line=None, pair_mask=None,
-                       token_mask=None, dropout_p: float = 0.0, output_attentions: bool = False, flat=None):
+                       token_mask=None, dropout_p: float = 0.0, output_attentions: bool = False, flat_ends=None):
     """Disentangled attention through one additive bias and a fused softmax.
 
     query, key, value: (B, H, T|S, D). scale: sqrt(D * scale_factor); the content score is q.k / scale.
@@ -213,7 +213,7 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
     pair_mask: bool (B, 1, T, S), True where query i may attend to key j, or None (attend everywhere).
     token_mask: bool (B, T), given when pair_mask is exactly token_mask[i] & token_mask[j] (a 2-D padding
     mask, T == S); padded keys are then masked in the bias and padded query rows get mean(v).
-    flat: optional (m_lo, m_hi) stretches of the distance line that read a single row (`relative_bias`).
+    flat_ends: optional (m_lo, m_hi) stretches of the distance line that read a single row (`relative_bias`).
     Returns context (B, H, T, D) and, when output_attentions, probabilities (B, H, T, S) (else None).
     """
     B, H, T, D = query.shape
@@ -221,7 +221,7 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
     relative = pos_key_line is not None or pos_query_line is not None
     if output_attentions:
         return _explicit(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask, dropout_p,
-                         flat)
+                         flat_ends)
     if not relative and pair_mask is None:
         return F.scaled_dot_product_attention(query, key, value, dropout_p=dropout_p, scale=1.0 / scale), None
     padding = token_mask is not None
@@ -244,7 +244,7 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
     chunk, block = _plan(B, H, T, S, grad)
     if chunk == B and block == T:
         context = _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev,
-                                fill_rev, (0, T), dropout_p, flat)
+                                fill_rev, (0, T), dropout_p, flat_ends)
     else:
         context = query.new_empty(B, H, T, value.shape[-1])
         for b0 in range(0, B, chunk):
@@ -255,16 +255,16 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
             for i0 in range(0, T, block):
                 i1 = min(T, i0 + block)
                 context[b0:b1, :, i0:i1] = _attend_block(q, k, v, scale, pos_key_line, pos_query_line, mask, fill,
-                                                         (i0, i1), dropout_p, flat)
+                                                         (i0, i1), dropout_p, flat_ends)
     if padding:
         context = _uniform_padded_rows(context, value, token_mask)
     return context, None
 
 
 def _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev, fill_rev, rows,
-                  dropout_p, flat):
+                  dropout_p, flat_ends):
     i0, i1 = rows
-    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat)
+    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat_ends)
     if mask_rev is not None:
         bias = bias.masked_fill(~mask_rev[:, :, i0:i1], torch.finfo(bias.dtype).min)
     q = query if (i0, i1) == (0, query.shape[2]) else query[:, :, i0:i1]
@@ -277,12 +277,12 @@ def _uniform_padded_rows(context, value, token_mask):
     return torch.where(token_mask[:, None, :, None], context, mean)
 
 
-def _explicit(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask, dropout_p, flat):
+def _explicit(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask, dropout_p, flat_ends):
     """The same scores with probabilities materialised, for output_attentions=True."""
     T = query.shape[2]
     scores = query @ (key.transpose(-1, -2) / scale)  # (B, H, T, S)
     if pos_key_line is not None or pos_query_line is not None:
-        bias = relative_bias(query, key.flip(2), pos_key_line, pos_query_line, (0, T), flat=flat)
+        bias = relative_bias(query, key.flip(2), pos_key_line, pos_query_line, (0, T), flat_ends=flat_ends)
         scores = scores + bias.flip(-1)
     if token_mask is not None and pair_mask is None:
         pair_mask = token_mask[:, None, :, None] & token_mask[:, None, None, :]

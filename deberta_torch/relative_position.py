@@ -14,14 +14,14 @@ class RelativeRows(NamedTuple):
 
     table: (R, C) the relative table (after the v2 LayerNorm).
     line: int64 (T + S - 1,), line[i - j + S - 1] is the row of `table` that query i and key j read.
-    flat: optional python ints (m_lo, m_hi): line[m] == line[0] for m <= m_lo and line[m] == line[-1] for
+    flat_ends: optional python ints (m_lo, m_hi): line[m] == line[0] for m <= m_lo and line[m] == line[-1] for
         m >= m_hi. Long inputs clamp far distances to the end rows; those stretches need no matmul.
     reach: optional python ints (lo, hi), the rows line[0] and line[-1]: only table[lo : hi + 1] is read.
     """
 
     table: torch.Tensor
     line: torch.Tensor
-    flat: tuple[int, int] | None = None
+    flat_ends: tuple[int, int] | None = None
     reach: tuple[int, int] | None = None
 
 

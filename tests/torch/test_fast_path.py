@@ -115,10 +115,10 @@ def test_relative_bias_equals_gathered_terms(length, queries):
     key_line, query_line = kernels.distance_tables(pos_key, pos_query, line, 2.0)
     for flat in (None, flat_ends(line)):
         for tiles in ((2, 3), (64, 64)):
-            bias = kernels.relative_bias(q, k.flip(2), key_line, query_line, (0, T), flat=flat,
+            bias = kernels.relative_bias(q, k.flip(2), key_line, query_line, (0, T), flat_ends=flat,
                                          tile_query=tiles[0], tile_key=tiles[1])
             assert torch.allclose(bias.flip(-1), (c2p + p2c) / 2.0, atol=1e-6)
-            rows = kernels.relative_bias(q, k.flip(2), key_line, None, (1, T - 1), flat=flat, tile_query=tiles[0])
+            rows = kernels.relative_bias(q, k.flip(2), key_line, None, (1, T - 1), flat_ends=flat, tile_query=tiles[0])
             assert torch.allclose(rows.flip(-1), c2p[:, :, 1:T - 1] / 2.0, atol=1e-6)
 
 
