@@ -16,6 +16,9 @@ Fully masked query rows (padding) follow the current PyTorch reference: scores a
 dtype's minimum and a plain softmax runs, so those rows attend uniformly to every key (they are not
 zeroed, as the old reference TF classes did). Real-token rows are unaffected.
 Gathers go through ops.take_along_last_axis, so no backend branch lives in this file.
+Under mixed precision (float16 / bfloat16 compute) the scores are summed, masked and softmaxed in
+float32, and the relative operands are scaled before their products (_half_precision_attention), so
+float16 neither overflows in c2p/p2c nor turns the masked fill into -inf - -inf = nan.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from deberta_core.config import BaseDebertaConfig
 
 from .layers import Linear, ResidualLayerNorm
 from .ops import dtype_min, take_along_last_axis
+
+HALF_DTYPES = ("float16", "bfloat16")
 
 
 def _split_heads(x, num_heads: int):
@@ -58,6 +63,10 @@ def disentangled_attention(query, key, value, pair_mask, scale, pos_key=None, po
     rel_index: int (T, S). head_*_proj: v1 talking-head mixes over H (bias-free Linear) or None.
     dropout: a Dropout layer run with `training`. Returns context (B, H, T, D) and probabilities (B, H, T, S).
     """
+    compute_dtype = keras.backend.standardize_dtype(query.dtype)
+    if compute_dtype in HALF_DTYPES:
+        return _half_precision_attention(query, key, value, pair_mask, scale, pos_key, pos_query, rel_index,
+                                         dropout, head_logits_proj, head_weights_proj, training)
     scores = ops.matmul(query, ops.swapaxes(key, -1, -2) / scale)  # (B, H, T, S)
     if pos_key is not None:
         c2p = ops.matmul(query, ops.swapaxes(pos_key, -1, -2))  # (B, H, T, R)
@@ -69,6 +78,37 @@ def disentangled_attention(query, key, value, pair_mask, scale, pos_key=None, po
         scores = _mix_heads(head_logits_proj, scores)
     scores = ops.where(pair_mask, scores, dtype_min(scores.dtype))
     probs = ops.softmax(scores, axis=-1)
+    if dropout is not None:
+        probs = dropout(probs, training=training)
+    if head_weights_proj is not None:
+        probs = _mix_heads(head_weights_proj, probs)
+    return ops.matmul(probs, value), probs
+
+
+def _half_precision_attention(query, key, value, pair_mask, scale, pos_key, pos_query, rel_index, dropout,
+                              head_logits_proj, head_weights_proj, training):
+    """disentangled_attention for float16 / bfloat16 compute (mixed precision), safe from fp16 overflow.
+
+    The three score matmuls stay in the compute dtype, each with its position/key operand divided by the
+    scale *before* the product (so c2p and p2c cannot overflow float16 where the fp32 path divides after
+    the gather); the terms are then summed, masked with float32's minimum and softmaxed in float32, and
+    the probabilities go back to the compute dtype for dropout and the value product. Same math as the
+    float32 path; only where the division happens and the precision of the sum and softmax differ.
+    """
+    dtype = query.dtype
+    inv_scale = ops.cast(1.0 / scale, dtype)
+    scores = ops.cast(ops.matmul(query, ops.swapaxes(key, -1, -2) * inv_scale), "float32")  # (B, H, T, S)
+    if pos_key is not None:
+        c2p = ops.matmul(query, ops.swapaxes(pos_key, -1, -2) * inv_scale)  # (B, H, T, R)
+        scores = scores + ops.cast(take_along_last_axis(c2p, rel_index), "float32")
+    if pos_query is not None:
+        p2c = ops.matmul(key, ops.swapaxes(pos_query, -1, -2) * inv_scale)  # (B, H, S, R)
+        p2c = ops.swapaxes(take_along_last_axis(p2c, ops.transpose(rel_index)), -1, -2)
+        scores = scores + ops.cast(p2c, "float32")
+    if head_logits_proj is not None:
+        scores = ops.cast(_mix_heads(head_logits_proj, scores), "float32")  # the Linear runs in the compute dtype
+    scores = ops.where(pair_mask, scores, dtype_min("float32"))
+    probs = ops.cast(ops.softmax(scores, axis=-1), dtype)
     if dropout is not None:
         probs = dropout(probs, training=training)
     if head_weights_proj is not None:

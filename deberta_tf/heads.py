@@ -9,15 +9,17 @@ a dict or a list (see pretrained.unpack_inputs) and `training=` for dropout.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from deberta_core.outputs import (MaskedLMOutput, MultipleChoiceModelOutput, QuestionAnsweringModelOutput,
                                   SequenceClassifierOutput, TokenClassifierOutput)
 
 from .backbone import DebertaMainLayer
-from .layers import LayerNorm, Linear, get_activation
+from .layers import LayerNorm, Linear, get_activation, replace_variable
 from .losses import multiple_choice_loss, question_answering_loss, sequence_classification_loss, token_loss
 from .pretrained import TFDebertaPreTrainedModel, TFDebertaV2PreTrainedModel, unpack_inputs
+from .tuning import resized_bias, resized_table
 
 
 class ContextPooler(keras.layers.Layer):
@@ -175,6 +177,26 @@ class _MaskedLM(_TaskModel):
 
     def _labels_loss(self, outputs, labels):
         return token_loss(outputs.logits, labels)
+
+    def _resize_output_embeddings(self, new_num_tokens: int, mean_resizing: bool) -> None:
+        """Resize the vocabulary side of the head with the word embeddings (resize_token_embeddings).
+
+        A head that reads the word embeddings (tied `cls.predictions`, `lm_predictions.lm_head`) only
+        needs its bias padded with zeros, as transformers pads a tied head's bias; an untied `decoder`
+        kernel (E, V) gets new columns like new embedding rows and its bias new entries around the old
+        bias mean (transformers' _get_resized_lm_head).
+        """
+        head = self.cls.predictions if self.config.legacy else self.lm_predictions.lm_head
+        untied = getattr(head, "decoder", None) is not None
+        bias = resized_bias(ops.convert_to_numpy(head.bias), new_num_tokens, mean_init=untied and mean_resizing)
+        replace_variable(head, "bias", bias, "bias")
+        head.vocab_size = new_num_tokens
+        if untied:
+            decoder = head.decoder
+            kernel = ops.convert_to_numpy(decoder._kernel)  # (E, V): rows of the (V, E) weight are columns
+            weight = resized_table(kernel.T, new_num_tokens, mean_resizing, self.config.initializer_range)
+            replace_variable(decoder, "_kernel", np.ascontiguousarray(weight.T), "kernel")
+            decoder.units = new_num_tokens
 
 
 class _SequenceClassification(_TaskModel):

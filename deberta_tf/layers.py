@@ -45,6 +45,72 @@ class Linear(keras.layers.Dense):
     def build(self, input_shape=None):
         super().build((None, self.in_features))
 
+    # LoRA: Keras' own Dense.enable_lora(rank, lora_alpha) freezes the kernel and adds float32
+    # `lora_kernel_a` (in, rank, he_uniform) and `lora_kernel_b` (rank, out, zeros), so outputs start
+    # unchanged; `kernel` then reads kernel + (alpha / rank) * a @ b. Keras' Dense saves the merged kernel
+    # and drops a and b; a LoRA Linear here saves all four (kernel, bias, a, b) unmerged instead, so a
+    # `.keras` file reloads with LoRA still on (the model's config re-enables it) and training resumes.
+    def _lora_state(self) -> list:
+        return [self._kernel, *([self.bias] if self.bias is not None else []), self.lora_kernel_a,
+                self.lora_kernel_b]
+
+    def save_own_variables(self, store):
+        if not self.lora_enabled:
+            return super().save_own_variables(store)
+        for i, variable in enumerate(self._lora_state()):
+            store[str(i)] = variable
+
+    def load_own_variables(self, store):
+        if not self.lora_enabled:
+            return super().load_own_variables(store)
+        variables = self._lora_state()
+        if len(store.keys()) != len(variables):
+            raise ValueError(f"layer {self.path!r} has LoRA on and expects {len(variables)} saved variables "
+                             f"(kernel, bias, lora_kernel_a, lora_kernel_b), got {len(store.keys())}")
+        for i, variable in enumerate(variables):
+            variable.assign(store[str(i)])
+
+    def merged_kernel(self):
+        """kernel + (alpha / rank) * lora_kernel_a @ lora_kernel_b in the variable dtype (the kernel when
+        LoRA is off). Dense's `kernel` property returns the same sum cast to the compute dtype."""
+        if not self.lora_enabled:
+            return ops.convert_to_tensor(self._kernel)
+        delta = (self.lora_alpha / self.lora_rank) * ops.matmul(self.lora_kernel_a, self.lora_kernel_b)
+        return ops.cast(ops.add(ops.cast(self._kernel, "float32"), delta), self._kernel.dtype)
+
+    def merge_lora(self) -> None:
+        """Fold the LoRA product into the kernel and drop lora_kernel_a/b: a plain, trainable Dense again."""
+        if not self.lora_enabled:
+            return
+        self._kernel.assign(self.merged_kernel())
+        del self.lora_kernel_a  # Layer.__delattr__ untracks the variables
+        del self.lora_kernel_b
+        self.lora_enabled = False
+        self.lora_rank = self.lora_alpha = None
+        self._kernel.trainable = True
+
+
+def replace_variable(layer: keras.layers.Layer, attribute: str, value, name: str):
+    """Swap `layer.<attribute>` for a new variable holding `value` (numpy), of a new shape if need be.
+
+    Keras variables cannot change shape, so resizing makes a new one: same name (and so the same path,
+    under the layer's remembered name scope), dtype and trainable flag; the old one is untracked.
+    """
+    old = getattr(layer, attribute)
+    trainable, dtype = old.trainable, old.dtype
+    delattr(layer, attribute)
+    was_locked = layer._tracker.locked
+    layer._tracker.unlock()
+    try:
+        new = layer.add_weight(name=name, shape=tuple(value.shape), dtype=dtype,
+                               initializer=lambda shape, dtype=None: ops.convert_to_tensor(value, dtype=dtype))
+        setattr(layer, attribute, new)
+    finally:
+        if was_locked:
+            layer._tracker.lock()
+    new.trainable = trainable
+    return new
+
 
 class ResidualLayerNorm(keras.layers.Layer):
     """Projection to the hidden size, dropout, residual add and LayerNorm: `dense`, `dropout`, `LayerNorm`.
@@ -97,6 +163,14 @@ class Embedding(keras.layers.Layer):
 
     def call(self, ids):
         return ops.cast(ops.take(self.weight, ids, axis=0), self.compute_dtype)
+
+    def set_table(self, table) -> None:
+        """Replace the table with `table` (numpy, (rows, embedding_dim)); rows may differ (resizing).
+        A padding_idx the new table no longer has is dropped, as torch's resize does."""
+        replace_variable(self, "weight", table, self.weight_name)
+        self.num_embeddings = int(table.shape[0])
+        if self.padding_idx is not None and self.padding_idx >= self.num_embeddings:
+            self.padding_idx = None
 
 
 def _gelu_python(x):

@@ -31,6 +31,7 @@ from deberta_core.tf_names import (layout_shape, model_scope, read_tf_h5, state_
 from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, log_loading, plan_load
 
 from .ops import predict_outputs_as_dict, register_output_classes, tensor_spec
+from .tuning import TrainingToolsMixin
 
 logger = logging.getLogger("deberta_tf")
 
@@ -161,7 +162,7 @@ def _read_torch_file(file: Path, fmt: str, family: str) -> dict[str, np.ndarray]
         raise ValueError(f"corrupt checkpoint file {file}: {err}") from None
 
 
-class _TFPreTrained(keras.Model):
+class _TFPreTrained(TrainingToolsMixin, keras.Model):
     """Shared machinery; use TFDebertaPreTrainedModel or TFDebertaV2PreTrainedModel.
 
     Models are built from the config when constructed (every variable exists, with its final name,
@@ -191,14 +192,21 @@ class _TFPreTrained(keras.Model):
     # ------------------------------------------------------------- Keras serialization
     def get_config(self) -> dict:
         """Everything `from_config` needs: the DeBERTa config dict plus the Keras layer settings."""
-        return {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable,
-                "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+        config = {"config": self.config.to_dict(), "name": self.name, "trainable": self.trainable,
+                  "dtype": keras.dtype_policies.serialize(self.dtype_policy)}
+        if self.lora_settings is not None:  # rebuilt with LoRA on, so a .keras file reloads its LoRA weights
+            config["lora"] = self.lora_settings.as_dict()
+        return config
 
     @classmethod
     def from_config(cls, config: dict):
         config = dict(config)
         model_config = cls.config_class.from_dict(config.pop("config"))
-        return cls(model_config, **config)
+        lora = config.pop("lora", None)
+        model = cls(model_config, **config)
+        if lora is not None:
+            model.enable_lora(**lora)
+        return model
 
     # ----------------------------------------------------------------- weights by name
     def _variables_by_name(self) -> dict[str, keras.Variable]:
@@ -223,7 +231,7 @@ class _TFPreTrained(keras.Model):
             raise ValueError(f"{directory} exists and is not a directory")
         directory.mkdir(parents=True, exist_ok=True)
         variables = self._variables_by_name()
-        arrays = {w.h5_name: variables[w.name].numpy()
+        arrays = {w.h5_name: self._export_value(variables[w.name])  # LoRA merged into the kernels
                   for w in tf_weights(self.config, self.head).values()}
         with atomic_path(directory / TF_WEIGHTS) as tmp:
             write_tf_h5(tmp, arrays, model_scope=model_scope(type(self).__name__))
