@@ -10,6 +10,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 
+def resolve_output_flags(config, output_attentions=None, output_hidden_states=None, return_dict=None):
+    """(output_attentions, output_hidden_states, return_dict): each argument, or the config's when None."""
+    return (config.output_attentions if output_attentions is None else output_attentions,
+            config.output_hidden_states if output_hidden_states is None else output_hidden_states,
+            config.return_dict if return_dict is None else return_dict)
+
+
 class ModelOutput:
     """Base for the output dataclasses: attribute, key (`out["logits"]`) and position (`out[0]`) access."""
 

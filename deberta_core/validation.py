@@ -71,3 +71,25 @@ def check_label_shape(name: str, labels_shape, expected_shape) -> None:
     """Labels must have exactly the expected shape (after the reference's squeezes)."""
     if tuple(labels_shape) != tuple(expected_shape):
         raise ValueError(f"{name} has shape {tuple(labels_shape)}, expected {tuple(expected_shape)}")
+
+
+def check_question_answering(num_labels: int, start_positions, end_positions) -> bool:
+    """The question-answering head needs num_labels == 2; positions come both or not at all.
+    Returns whether a loss is to be computed."""
+    if num_labels != 2:
+        raise ValueError(f"question answering needs num_labels == 2 (start, end), got {num_labels}")
+    if (start_positions is None) != (end_positions is None):
+        raise ValueError("pass both start_positions and end_positions to compute the loss, or neither")
+    return start_positions is not None
+
+
+def check_multiple_choice_inputs(ids_shape, embeds_shape) -> None:
+    """Multiple-choice inputs are (batch, num_choices, sequence) ids or (..., embedding) embeddings."""
+    shape = ids_shape if ids_shape is not None else embeds_shape
+    if shape is None:
+        raise ValueError("pass exactly one of input_ids and inputs_embeds (neither was given)")
+    expected_rank = 3 if ids_shape is not None else 4
+    if len(shape) != expected_rank:
+        name = "input_ids" if ids_shape is not None else "inputs_embeds"
+        raise ValueError(f"{name} must have shape (batch, num_choices, sequence{', embedding' if expected_rank == 4 else ''}) "
+                         f"for multiple choice, got {tuple(shape)}")

@@ -116,7 +116,7 @@ def _half_precision_attention(query, key, value, pair_mask, scale, pos_key, pos_
     return ops.matmul(probs, value), probs
 
 
-class _RelativeTerms(keras.layers.Layer):
+class _DisentangledAttention(keras.layers.Layer):
     """What both attention layouts share: head geometry, scale, dropouts and the relative projections."""
 
     def __init__(self, config: BaseDebertaConfig, **kwargs):
@@ -133,7 +133,7 @@ class _RelativeTerms(keras.layers.Layer):
                             if config.relative_attention else None)
         self.dropout = keras.layers.Dropout(config.attention_probs_dropout_prob, name="dropout")
 
-    def _positions(self, rel_embeddings, training):
+    def _project_relative_table(self, rel_embeddings, training):
         """Project the relative table into per-head position keys/queries: each (H, R, D) or None.
 
         The table goes through this layer's own dropout in training (SPEC §2.13; the reference TF classes
@@ -148,12 +148,12 @@ class _RelativeTerms(keras.layers.Layer):
 
     def _attend(self, q, k, v, pair_mask, rel_embeddings, rel_index, logits_proj=None, weights_proj=None,
                 training=False):
-        pos_key, pos_query = self._positions(rel_embeddings, training)
+        pos_key, pos_query = self._project_relative_table(rel_embeddings, training)
         return disentangled_attention(q, k, v, pair_mask, self.scale, pos_key, pos_query, rel_index,
                                       self.dropout, logits_proj, weights_proj, training=training)
 
 
-class DebertaSelfAttention(_RelativeTerms):
+class DebertaSelfAttention(_DisentangledAttention):
     """DeBERTa v1 layout: one fused, per-head interleaved `in_proj` (no bias) plus `q_bias`/`v_bias`.
 
     `in_proj` kernel (C, 3C) = weight.T, whose output viewed as (H, 3, D) holds q, k, v of each head in
@@ -206,7 +206,7 @@ class DebertaSelfAttention(_RelativeTerms):
         return _merge_heads(context), probs
 
 
-class DebertaV2SelfAttention(_RelativeTerms):
+class DebertaV2SelfAttention(_DisentangledAttention):
     """DeBERTa v2/v3 layout: separate `query_proj`, `key_proj`, `value_proj` (with biases).
 
     With share_att_key the relative table goes through key_proj/query_proj, biases included; otherwise

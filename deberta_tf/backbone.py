@@ -11,7 +11,7 @@ import numpy as np
 from keras import ops
 
 from deberta_core.config import BaseDebertaConfig
-from deberta_core.outputs import BaseModelOutput
+from deberta_core.outputs import BaseModelOutput, resolve_output_flags
 from deberta_core.validation import check_model_inputs
 
 from .embeddings import DebertaEmbeddings
@@ -156,8 +156,8 @@ class _Backbone(_TFPreTrained):
             (B, H, T, T))), or the tuple of its non-None fields when return_dict=False.
             Padded positions attend uniformly to all keys, as in the PyTorch reference (>= 4.47).
         """
-        output_attentions, output_hidden_states, return_dict = self._output_flags(
-            output_attentions, output_hidden_states, return_dict)
+        output_attentions, output_hidden_states, return_dict = resolve_output_flags(
+            self.config, output_attentions, output_hidden_states, return_dict)
         last, hidden_states, attentions = self.deberta(
             input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
             inputs_embeds=inputs_embeds, output_attentions=output_attentions,

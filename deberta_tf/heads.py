@@ -13,7 +13,8 @@ import numpy as np
 from keras import ops
 
 from deberta_core.outputs import (MaskedLMOutput, MultipleChoiceModelOutput, QuestionAnsweringModelOutput,
-                                  SequenceClassifierOutput, TokenClassifierOutput)
+                                  SequenceClassifierOutput, TokenClassifierOutput, resolve_output_flags)
+from deberta_core.validation import check_multiple_choice_inputs, check_question_answering
 
 from .backbone import DebertaMainLayer
 from .layers import LayerNorm, Linear, get_activation, replace_variable
@@ -140,12 +141,14 @@ class _TaskModel:
 
     def _encode(self, input_ids, training, output_attentions=None, output_hidden_states=None, **kwargs):
         """(last hidden state, hidden states, attentions) of the backbone; None flags follow the config."""
-        output_attentions, output_hidden_states, _ = self._output_flags(output_attentions, output_hidden_states, None)
+        output_attentions, output_hidden_states, _ = resolve_output_flags(self.config, output_attentions,
+                                                                          output_hidden_states)
         return self.deberta(input_ids, training=training, output_attentions=output_attentions,
                             output_hidden_states=output_hidden_states, **kwargs)
 
-    def _finish(self, result, return_dict):
-        return result if self._output_flags(None, None, return_dict)[2] else result.to_tuple()
+    def _package_output(self, result, return_dict):
+        """The output object, or the tuple of its non-None fields when return_dict is False."""
+        return result if resolve_output_flags(self.config, return_dict=return_dict)[2] else result.to_tuple()
 
 
 class _MaskedLM(_TaskModel):
@@ -173,7 +176,7 @@ class _MaskedLM(_TaskModel):
         head = self.cls if self.config.legacy else self.lm_predictions
         logits = head(last, self.deberta.embeddings.word_embeddings.weight)
         loss = token_loss(logits, labels) if labels is not None else None
-        return self._finish(MaskedLMOutput(loss, logits, hidden_states, attentions), return_dict)
+        return self._package_output(MaskedLMOutput(loss, logits, hidden_states, attentions), return_dict)
 
     def _labels_loss(self, outputs, labels):
         return token_loss(outputs.logits, labels)
@@ -233,7 +236,7 @@ class _SequenceClassification(_TaskModel):
         if labels is not None:
             loss, logits = sequence_classification_loss(logits, labels, self.config.num_labels,
                                                         self.config.problem_type)
-        return self._finish(SequenceClassifierOutput(loss, logits, hidden_states, attentions), return_dict)
+        return self._package_output(SequenceClassifierOutput(loss, logits, hidden_states, attentions), return_dict)
 
     def _labels_loss(self, outputs, labels):
         return sequence_classification_loss(outputs.logits, labels, self.config.num_labels,
@@ -262,7 +265,7 @@ class _TokenClassification(_TaskModel):
             output_hidden_states=output_hidden_states)
         logits = self.classifier(self.dropout(last, training=training))
         loss = token_loss(logits, labels) if labels is not None else None
-        return self._finish(TokenClassifierOutput(loss, logits, hidden_states, attentions), return_dict)
+        return self._package_output(TokenClassifierOutput(loss, logits, hidden_states, attentions), return_dict)
 
     def _labels_loss(self, outputs, labels):
         return token_loss(outputs.logits, labels)
@@ -285,21 +288,16 @@ class _QuestionAnswering(_TaskModel):
              return_dict=None, training=False):
         """start_logits, end_logits (B, T). start/end_positions (B,) token indices; positions outside
         [0, T) are clamped to T and ignored. Needs num_labels == 2."""
-        if self.config.num_labels != 2:
-            raise ValueError(f"question answering needs num_labels == 2 (start, end), got {self.config.num_labels}")
+        with_loss = check_question_answering(self.config.num_labels, start_positions, end_positions)
         last, hidden_states, attentions = self._encode(
             input_ids, training, attention_mask=attention_mask, token_type_ids=token_type_ids,
             position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
             output_hidden_states=output_hidden_states)
         logits = self.qa_outputs(last)
         start_logits, end_logits = (ops.squeeze(t, axis=-1) for t in ops.split(logits, 2, axis=-1))
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
-        elif (start_positions is None) != (end_positions is None):
-            raise ValueError("pass both start_positions and end_positions to compute the loss, or neither")
+        loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions) if with_loss else None
         result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, hidden_states, attentions)
-        return self._finish(result, return_dict)
+        return self._package_output(result, return_dict)
 
     def _prediction(self, outputs):
         return outputs.start_logits, outputs.end_logits
@@ -338,27 +336,22 @@ class _MultipleChoice(_TaskModel):
              labels=None, output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
         """Inputs (B, num_choices, T) (inputs_embeds (B, num_choices, T, E)) -> logits (B, num_choices).
         labels (B,): index of the right choice."""
-        main = input_ids if input_ids is not None else inputs_embeds
-        if main is None:
-            raise ValueError("pass exactly one of input_ids and inputs_embeds (neither was given)")
-        expected_rank = 3 if input_ids is not None else 4
-        if len(main.shape) != expected_rank:
-            name = "input_ids" if input_ids is not None else "inputs_embeds"
-            raise ValueError(f"{name} must have shape (batch, num_choices, sequence{', embedding' if expected_rank == 4 else ''}) "
-                             f"for multiple choice, got {tuple(main.shape)}")
-        B, num_choices = ops.shape(main)[:2]
+        check_multiple_choice_inputs(None if input_ids is None else tuple(input_ids.shape),
+                                     None if inputs_embeds is None else tuple(inputs_embeds.shape))
+        B, num_choices = ops.shape(input_ids if input_ids is not None else inputs_embeds)[:2]
 
-        def flat(t):
+        def merge_choices(t):
             return None if t is None else ops.reshape(t, (-1, *ops.shape(t)[2:]))
 
         last, hidden_states, attentions = self._encode(
-            flat(input_ids), training, attention_mask=flat(attention_mask), token_type_ids=flat(token_type_ids),
-            position_ids=flat(position_ids), inputs_embeds=flat(inputs_embeds), output_attentions=output_attentions,
+            merge_choices(input_ids), training, attention_mask=merge_choices(attention_mask),
+            token_type_ids=merge_choices(token_type_ids), position_ids=merge_choices(position_ids),
+            inputs_embeds=merge_choices(inputs_embeds), output_attentions=output_attentions,
             output_hidden_states=output_hidden_states)
         pooled = self.dropout(self.pooler(last, training=training), training=training)
         logits = ops.reshape(self.classifier(pooled), (B, num_choices))
         loss = multiple_choice_loss(logits, labels) if labels is not None else None
-        return self._finish(MultipleChoiceModelOutput(loss, logits, hidden_states, attentions), return_dict)
+        return self._package_output(MultipleChoiceModelOutput(loss, logits, hidden_states, attentions), return_dict)
 
     def _labels_loss(self, outputs, labels):
         return multiple_choice_loss(outputs.logits, labels)

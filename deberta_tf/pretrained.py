@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import json
 import logging
 import os
 from collections.abc import Mapping
@@ -22,13 +21,12 @@ import numpy as np
 from keras import ops
 
 from deberta_core import outputs as core_outputs
-from deberta_core.checkpoint import TF_WEIGHTS, find_weight_files, resolve_pretrained_path
+from deberta_core.checkpoint import TF_WEIGHTS
 from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from deberta_core.io import atomic_path
-from deberta_core.original import read_original_for
-from deberta_core.tf_names import (layout_shape, model_scope, read_tf_h5, state_dict_from_tf, tf_weights,
-                                   to_tf_layout, write_tf_h5)
-from deberta_core.weight_names import LoadingInfo, checkpoint_mlm_layout, log_loading, plan_load
+from deberta_core.pretrained import read_pretrained
+from deberta_core.tf_names import layout_shape, model_scope, tf_weights, to_tf_layout, write_tf_h5
+from deberta_core.weight_names import LoadingInfo, log_loading, plan_load
 
 from .ops import predict_outputs_as_dict, register_output_classes, tensor_spec
 from .tuning import TrainingToolsMixin
@@ -97,71 +95,6 @@ def _merge(given: dict, extra: Mapping) -> None:
     given.update({k: v for k, v in extra.items() if v is not None})
 
 
-def read_state_dict(directory: str | os.PathLike, family: str, prefer_pytorch: bool = False) -> dict[str, np.ndarray]:
-    """Every tensor of the checkpoint in `directory`, as PyTorch keys and layouts (numpy).
-
-    Reads `tf_model.h5` first (either spelling of the v2 position projections), then `model.safetensors`
-    (sharded too; files saved by TF classes, metadata format "tf", hold TF names and are mapped back) and
-    `pytorch_model.bin` (needs torch). `prefer_pytorch` reads PyTorch weights first.
-    """
-    prefer = ("safetensors", "pytorch", "tf") if prefer_pytorch else ("tf", "safetensors", "pytorch")
-    found = find_weight_files(directory, prefer=prefer)
-    if found.format == "tf":
-        return state_dict_from_tf(read_tf_h5(found.files[0]), family)
-    state: dict[str, np.ndarray] = {}
-    for file in found.files:
-        state.update(_read_torch_file(file, found.format, family))
-    return state
-
-
-def _read_safetensors(file: Path) -> tuple[dict[str, np.ndarray], dict]:
-    """(arrays, metadata) of a .safetensors file. bfloat16 tensors, which numpy cannot hold, are read from
-    the raw bytes (8-byte header length, JSON header, data) and widened to float32."""
-    from safetensors import safe_open
-
-    arrays, bfloat16 = {}, []
-    with safe_open(str(file), framework="np") as handle:
-        metadata = handle.metadata() or {}
-        for key in handle.keys():
-            try:
-                arrays[key] = handle.get_tensor(key)
-            except TypeError:
-                bfloat16.append(key)
-    if bfloat16:
-        import ml_dtypes
-
-        with open(file, "rb") as raw:
-            size = int.from_bytes(raw.read(8), "little")
-            header = json.loads(raw.read(size))
-            for key in bfloat16:
-                begin, end = header[key]["data_offsets"]
-                raw.seek(8 + size + begin)
-                data = np.frombuffer(raw.read(end - begin), dtype=ml_dtypes.bfloat16)
-                arrays[key] = data.reshape(header[key]["shape"]).astype(np.float32)
-    return arrays, metadata
-
-
-def _read_torch_file(file: Path, fmt: str, family: str) -> dict[str, np.ndarray]:
-    from safetensors import SafetensorError
-
-    try:
-        if fmt == "safetensors":
-            part, metadata = _read_safetensors(file)
-            # transformers' TF classes save safetensors with TF names (metadata format "tf")
-            return state_dict_from_tf(part, family) if metadata.get("format") == "tf" else part
-        try:
-            import torch
-        except ImportError:
-            raise ValueError(f"{file.name} is a pickled PyTorch checkpoint and reading it needs torch; install "
-                             "torch, or convert it to model.safetensors") from None
-        part = torch.load(file, map_location="cpu", weights_only=True)
-        if not isinstance(part, dict):
-            raise ValueError(f"expected a dict of tensors, got {type(part).__name__}")
-        return {k: v.detach().float().numpy() if v.is_floating_point() else v.numpy() for k, v in part.items()}
-    except (OSError, RuntimeError, EOFError, SafetensorError, json.JSONDecodeError) as err:
-        raise ValueError(f"corrupt checkpoint file {file}: {err}") from None
-
-
 class _TFPreTrained(TrainingToolsMixin, keras.Model):
     """Shared machinery; use TFDebertaPreTrainedModel or TFDebertaV2PreTrainedModel.
 
@@ -182,12 +115,6 @@ class _TFPreTrained(TrainingToolsMixin, keras.Model):
         self.config = config
         # Python lists of ids may be passed positionally, as to the reference TF classes.
         self._allow_non_tensor_positional_args = True
-
-    def _output_flags(self, output_attentions, output_hidden_states, return_dict):
-        cfg = self.config
-        return (cfg.output_attentions if output_attentions is None else output_attentions,
-                cfg.output_hidden_states if output_hidden_states is None else output_hidden_states,
-                cfg.return_dict if return_dict is None else return_dict)
 
     # ------------------------------------------------------------- Keras serialization
     def get_config(self) -> dict:
@@ -255,24 +182,11 @@ class _TFPreTrained(TrainingToolsMixin, keras.Model):
         `ignore_mismatched_sizes=True` (e.g. a new `num_labels`). Extra keyword arguments override config
         fields (`num_labels=3`). Returns the model, and a `LoadingInfo` too when `output_loading_info=True`.
         """
-        directory = resolve_pretrained_path(pretrained_model_name_or_path)
-        original = read_original_for(directory, cls.config_class, logger)
-        if config is None and original is not None:
-            config = original.config.copy(**config_overrides) if config_overrides else original.config
-        elif config is None:
-            config = cls.config_class.from_pretrained(directory, **config_overrides)
-        elif config_overrides:
-            config = config.copy(**config_overrides)
-        if original is not None:
-            state = original.state
-        else:
-            state = read_state_dict(directory, config.family, prefer_pytorch=from_pt)
-        if cls.head == "masked_lm":
-            layout = checkpoint_mlm_layout(state)
-            if layout is not None and config.legacy != (layout == "legacy"):
-                config = config.copy(legacy=(layout == "legacy"))
-        model = cls(config)
-        info = model.load_checkpoint_state(state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes)
+        prefer = ("safetensors", "pytorch", "tf") if from_pt else ("tf", "safetensors", "pytorch")
+        found = read_pretrained(pretrained_model_name_or_path, cls.config_class, cls.head, logger, config=config,
+                                overrides=config_overrides, prefer=prefer)
+        model = cls(found.config)
+        info = model.load_checkpoint_state(found.state, strict=strict, ignore_mismatched_sizes=ignore_mismatched_sizes)
         return (model, info) if output_loading_info else model
 
     def load_checkpoint_state(self, state: dict[str, np.ndarray], strict: bool = False,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from deberta_core.outputs import BaseModelOutput
+from deberta_core.outputs import BaseModelOutput, resolve_output_flags
 from deberta_core.validation import check_model_inputs
 
 from .embeddings import DebertaEmbeddings
@@ -61,9 +61,8 @@ class _Backbone(_PreTrained):
             Padded positions attend uniformly to all keys, as in the PyTorch reference (>= 4.47).
         """
         cfg = self.config
-        output_attentions = cfg.output_attentions if output_attentions is None else output_attentions
-        output_hidden_states = cfg.output_hidden_states if output_hidden_states is None else output_hidden_states
-        return_dict = cfg.return_dict if return_dict is None else return_dict
+        output_attentions, output_hidden_states, return_dict = resolve_output_flags(
+            cfg, output_attentions, output_hidden_states, return_dict)
         check_model_inputs(
             cfg,
             ids_shape=None if input_ids is None else tuple(input_ids.shape),

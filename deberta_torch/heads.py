@@ -12,7 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from deberta_core.outputs import (MaskedLMOutput, MultipleChoiceModelOutput, QuestionAnsweringModelOutput,
-                                  SequenceClassifierOutput, TokenClassifierOutput)
+                                  SequenceClassifierOutput, TokenClassifierOutput, resolve_output_flags)
+from deberta_core.validation import check_multiple_choice_inputs, check_question_answering
 
 from .backbone import DebertaModel, DebertaV2Model
 from .layers import LayerNorm, get_activation
@@ -111,8 +112,9 @@ class _TaskModel:
     def _encode(self, input_ids, **kwargs):
         return self.deberta(input_ids, return_dict=True, **kwargs)
 
-    def _return_dict(self, return_dict):
-        return self.config.return_dict if return_dict is None else return_dict
+    def _package_output(self, result, return_dict):
+        """The output object, or the tuple of its non-None fields when return_dict is False."""
+        return result if resolve_output_flags(self.config, return_dict=return_dict)[2] else result.to_tuple()
 
 
 class _MaskedLM(_TaskModel):
@@ -179,7 +181,7 @@ class _MaskedLM(_TaskModel):
         logits = head(out.last_hidden_state, self.deberta.embeddings.word_embeddings.weight)
         loss = token_loss(logits, labels) if labels is not None else None
         result = MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
-        return result if self._return_dict(return_dict) else result.to_tuple()
+        return self._package_output(result, return_dict)
 
 
 class _SequenceClassification(_TaskModel):
@@ -213,7 +215,7 @@ class _SequenceClassification(_TaskModel):
             loss, logits = sequence_classification_loss(logits, labels, self.config.num_labels,
                                                         self.config.problem_type)
         result = SequenceClassifierOutput(loss, logits, out.hidden_states, out.attentions)
-        return result if self._return_dict(return_dict) else result.to_tuple()
+        return self._package_output(result, return_dict)
 
 
 class _TokenClassification(_TaskModel):
@@ -235,7 +237,7 @@ class _TokenClassification(_TaskModel):
         logits = self.classifier(self.dropout(out.last_hidden_state))
         loss = token_loss(logits, labels) if labels is not None else None
         result = TokenClassifierOutput(loss, logits, out.hidden_states, out.attentions)
-        return result if self._return_dict(return_dict) else result.to_tuple()
+        return self._package_output(result, return_dict)
 
 
 class _QuestionAnswering(_TaskModel):
@@ -251,20 +253,15 @@ class _QuestionAnswering(_TaskModel):
                 output_hidden_states=None, return_dict=None):
         """start_logits, end_logits (B, T). start/end_positions (B,) token indices; positions outside
         [0, T) are clamped to T and ignored. Needs num_labels == 2."""
-        if self.config.num_labels != 2:
-            raise ValueError(f"question answering needs num_labels == 2 (start, end), got {self.config.num_labels}")
+        with_loss = check_question_answering(self.config.num_labels, start_positions, end_positions)
         out = self._encode(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                            position_ids=position_ids, inputs_embeds=inputs_embeds,
                            output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         logits = self.qa_outputs(out.last_hidden_state)
         start_logits, end_logits = (t.squeeze(-1).contiguous() for t in logits.split(1, dim=-1))
-        loss = None
-        if start_positions is not None and end_positions is not None:
-            loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions)
-        elif (start_positions is None) != (end_positions is None):
-            raise ValueError("pass both start_positions and end_positions to compute the loss, or neither")
+        loss = question_answering_loss(start_logits, end_logits, start_positions, end_positions) if with_loss else None
         result = QuestionAnsweringModelOutput(loss, start_logits, end_logits, out.hidden_states, out.attentions)
-        return result if self._return_dict(return_dict) else result.to_tuple()
+        return self._package_output(result, return_dict)
 
 
 class _MultipleChoice(_TaskModel):
@@ -282,15 +279,9 @@ class _MultipleChoice(_TaskModel):
                 return_dict=None):
         """Inputs (B, num_choices, T) (inputs_embeds (B, num_choices, T, E)) -> logits (B, num_choices).
         labels (B,): index of the right choice."""
-        main = input_ids if input_ids is not None else inputs_embeds
-        if main is None:
-            raise ValueError("pass exactly one of input_ids and inputs_embeds (neither was given)")
-        expected_rank = 3 if input_ids is not None else 4
-        if main.dim() != expected_rank:
-            name = "input_ids" if input_ids is not None else "inputs_embeds"
-            raise ValueError(f"{name} must have shape (batch, num_choices, sequence{', embedding' if expected_rank == 4 else ''}) "
-                             f"for multiple choice, got {tuple(main.shape)}")
-        B, num_choices = main.shape[:2]
+        check_multiple_choice_inputs(None if input_ids is None else input_ids.shape,
+                                     None if inputs_embeds is None else inputs_embeds.shape)
+        B, num_choices = (input_ids if input_ids is not None else inputs_embeds).shape[:2]
 
         def merge_choices(t):
             return None if t is None else t.reshape(-1, *t.shape[2:])
@@ -302,7 +293,7 @@ class _MultipleChoice(_TaskModel):
         logits = self.classifier(self.dropout(self.pooler(out.last_hidden_state))).view(B, num_choices)
         loss = multiple_choice_loss(logits, labels) if labels is not None else None
         result = MultipleChoiceModelOutput(loss, logits, out.hidden_states, out.attentions)
-        return result if self._return_dict(return_dict) else result.to_tuple()
+        return self._package_output(result, return_dict)
 
 
 class DebertaForMaskedLM(_MaskedLM, DebertaPreTrainedModel):
