@@ -17,6 +17,10 @@ $(STAMP): pyproject.toml
 	# declared requirements include the defunct `sklearn` name and `laser`, so it goes in without them;
 	# what it imports is in the test extra.
 	$(PIP) install -q --no-deps DeBERTa==0.1.12
+	# seqeval (the entity-F1 oracle of tests/tasks) ships only a source archive whose isolated build can
+	# fail; build it with the venv's own setuptools.
+	$(PIP) install -q setuptools wheel
+	$(PIP) install -q --no-build-isolation seqeval==1.2.2
 	touch $(STAMP)
 
 install: $(STAMP)
