@@ -13,7 +13,8 @@ Workloads, both on SQuAD v1.1 dev (data/datasets/squad-v1.1-dev/dev-v1.1.json):
 Ours and the reference run interleaved, round after round, in one process; the report gives
 the median texts/s of each and ours/reference (above 1 means ours is faster), from wall-clock
 time and from the process's CPU time (steadier when other programs share the machine). The
-Rust thread pool is limited to one thread unless RAYON_NUM_THREADS is set, so the numbers are
+Rust thread pool, and the SentencePiece threads our v2/v3 tokenizers batch in (they follow the
+same variable), are limited to one thread unless RAYON_NUM_THREADS is set, so the numbers are
 per core; OMP_NUM_THREADS likewise defaults to 1.
 
     python benchmarks/tokenizers.py [--rounds 5] [--texts 10000] [--family v1|v3|both]

@@ -12,7 +12,6 @@ Layouts:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from deberta_core.checkpoint import PT_INDEX, PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGHTS, TF_WEIGHTS, read_weights
 from deberta_core.config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig
+from deberta_core.io import read_json_object
 from deberta_core.original import RELEASE_WEIGHTS, describe_defaults, find_original, read_original_checkpoint
 TOKENIZER_FILES = ("spm.model", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
                    "special_tokens_map.json", "added_tokens.json", "bpe_encoder.bin")
@@ -89,25 +89,15 @@ def _architecture(config_dict: dict) -> str | None:
     return None
 
 
-def _load_config_dict(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object")
-    return data
-
-
 def read_hf_torch(src: Path) -> Checkpoint:
-    config_dict = _load_config_dict(src / CONFIG_NAME)
+    config_dict = read_json_object(src / CONFIG_NAME)
     config = _config_from_dict(config_dict, src / CONFIG_NAME)
     _, state = read_weights(src, config.family, prefer=("safetensors", "pytorch"))
     return Checkpoint(config, state, "hf-torch", src, _architecture(config_dict))
 
 
 def read_hf_tf(src: Path) -> Checkpoint:
-    config_dict = _load_config_dict(src / CONFIG_NAME)
+    config_dict = read_json_object(src / CONFIG_NAME)
     config = _config_from_dict(config_dict, src / CONFIG_NAME)
     _, state = read_weights(src, config.family, prefer=("tf",))
     ckpt = Checkpoint(config, state, "hf-tf", src, _architecture(config_dict))

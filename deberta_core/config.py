@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write_text
+from .io import atomic_write_text, read_json_object
 
 CONFIG_NAME = "config.json"
 
@@ -366,17 +366,9 @@ class BaseDebertaConfig:
     @classmethod
     def from_json_file(cls, path: str | os.PathLike) -> "BaseDebertaConfig":
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise FileNotFoundError(f"no config file at {path}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path} is not valid JSON: {err}") from None
-        if not isinstance(data, dict):
-            raise ValueError(f"{path} must hold a JSON object, found {type(data).__name__}")
-        return cls.from_dict(data)
+        if not path.is_file():
+            raise FileNotFoundError(f"no config file at {path}")
+        return cls.from_dict(read_json_object(path))
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, **overrides: Any) -> "BaseDebertaConfig":
@@ -441,9 +433,9 @@ def load_config(path: str | os.PathLike, **overrides: Any) -> BaseDebertaConfig:
     """Read a `config.json` (or a directory holding one) into the class its `model_type` names."""
     path = Path(path)
     file = path / CONFIG_NAME if path.is_dir() else path
-    data = json.loads(Path(file).read_text(encoding="utf-8")) if file.exists() else None
-    if data is None:
+    if not file.is_file():
         raise FileNotFoundError(f"no config file at {file}")
+    data = read_json_object(file)
     model_type = data.get("model_type")
     if model_type not in CONFIG_CLASSES:
         raise ValueError(f"{file}: model_type {model_type!r} is not a DeBERTa type ({sorted(CONFIG_CLASSES)})")

@@ -1,8 +1,10 @@
-"""Atomic file writing shared by every save path: a crash mid-save never leaves a half-written file."""
+"""File I/O shared by every reader and writer: JSON objects read with clear errors, and atomic writes (a
+crash mid-save never leaves a half-written file)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -38,3 +40,15 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
     with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+
+
+def read_json_object(path: str | os.PathLike) -> dict:
+    """The JSON object in `path`; ValueError naming the file if it is not valid JSON or not an object."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object, found {type(data).__name__}")
+    return data

@@ -17,7 +17,6 @@ Keys may lack the `deberta.` prefix or use LayerNorm `gamma`/`beta`; deberta_cor
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import numpy as np
 
 from .checkpoint import read_torch_pickle, tensors_to_numpy
 from .config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig, DebertaConfig, DebertaV2Config
+from .io import read_json_object
 
 RELEASE_WEIGHTS = "pytorch.model.bin"
 CACHE_WEIGHTS = "pytorch_model.bin"
@@ -86,20 +86,10 @@ def family_from_keys(keys) -> str | None:
     return None
 
 
-def _json_object(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON: {err}") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"{path} must hold a JSON object")
-    return data
-
-
 def is_hf_directory(directory: Path) -> bool:
     """A Hugging Face model directory: its config.json names a DeBERTa model_type."""
     config = directory / CONFIG_NAME
-    return config.is_file() and "model_type" in _json_object(config)
+    return config.is_file() and "model_type" in read_json_object(config)
 
 
 def find_original(src: str | Path) -> tuple[Path, Path | None] | None:
@@ -201,11 +191,11 @@ def read_original_checkpoint(src: str | Path, config_path: str | Path | None = N
         raise ValueError(f"{weights}: entry 'config' is a {type(embedded).__name__}, expected the model config dict")
     state = tensors_to_numpy(raw, weights)
     if config_path is not None:
-        original, source = _json_object(Path(config_path)), str(config_path)
+        original, source = read_json_object(Path(config_path)), str(config_path)
     elif embedded is not None:
         original, source = embedded, f"{weights} ['config']"
     elif beside is not None:
-        original, source = _json_object(beside), str(beside)
+        original, source = read_json_object(beside), str(beside)
     else:
         raise FileNotFoundError(f"no config for {weights}: none inside the state dict and none beside it "
                                 f"(looked for {', '.join(ORIGINAL_CONFIGS)}); pass one explicitly")

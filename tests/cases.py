@@ -8,6 +8,26 @@ the v2 conv layer, an embedding projection, token types and absolute positions.
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parents[1] / "data"  # the repository's own copy (data/*/PROVENANCE.md)
+REFERENCE_VERSION = "4.57.6"
+
+
+def data_path(*parts: str) -> Path:
+    """A path under the repository's data/; a missing file is an error, never a skip."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        raise FileNotFoundError(f"test data missing from the repository: {path}")
+    return path
+
+
+def reference_transformers():
+    """The oracle, `transformers` at the pinned version (a test dependency: another version is an error)."""
+    import transformers
+
+    if transformers.__version__ != REFERENCE_VERSION:
+        raise RuntimeError(f"the reference is transformers {REFERENCE_VERSION}, found {transformers.__version__}; "
+                           "run `make install`")
+    transformers.logging.set_verbosity_error()
+    return transformers
 
 SEQ_LEN = 40  # longer than every span below: distances reach past the bucket range and the clamp
 

@@ -1,17 +1,18 @@
 """DeBERTa tokenizers, framework-neutral: v1 byte-level BPE and v2/v3 SentencePiece, slow and fast.
 
-``DebertaTokenizer``/``DebertaV2Tokenizer`` are the pure-Python and SentencePiece versions;
-the ``...Fast`` classes run the sub-word model in the ``tokenizers`` Rust library and add
-offsets and word ids. All four give the ids of the reference slow tokenizers of
-transformers 4.57 and share one implementation of the call API (:mod:`.base`).
+``DebertaTokenizer`` is GPT-2 byte-level BPE in pure Python and ``DebertaTokenizerFast`` the same
+BPE in the ``tokenizers`` Rust library; ``DebertaV2Tokenizer``/``DebertaV2TokenizerFast`` run the
+SentencePiece model in ``sentencepiece``, the fast one adding offsets and word ids. All four give
+the ids of the reference slow tokenizers of transformers 4.57 and share one implementation of
+the call API (:mod:`.base`).
 """
 
 from .base import DEFAULT_MODEL_MAX_LENGTH
 from .batch_encoding import BatchEncoding
 from .bpe import DebertaTokenizer
-from .fast import DebertaTokenizerFast, DebertaV2TokenizerFast
+from .bpe_fast import DebertaTokenizerFast
 from .special_tokens import AddedToken
-from .spm import DebertaV2Tokenizer
+from .spm import DebertaV2Tokenizer, DebertaV2TokenizerFast
 
 __all__ = [
     "AddedToken",

@@ -193,8 +193,6 @@ class DebertaTokenizer(ByteLevelVocabulary, DebertaTokenizerBase):
         self.merges = merges
         self.byte_encoder = byte_to_unicode()
         self.byte_decoder = {c: b for b, c in self.byte_encoder.items()}
-        # Byte-map a whole string at once: translate its UTF-8 bytes, read as Latin-1.
-        self._byte_table = {b: c for b, c in self.byte_encoder.items()}
         self.pattern = gpt2_pattern()
         kwargs.pop("do_lower_case", None)  # v1 never lower-cases; the key is kept in configs
         self._init_common(**kwargs)
@@ -203,8 +201,9 @@ class DebertaTokenizer(ByteLevelVocabulary, DebertaTokenizerBase):
     def bpe_tokens(self, text: str) -> list[str]:
         """Byte-level BPE symbols of plain text (no added-token handling)."""
         out: list[str] = []
-        table = self._byte_table
+        table = self.byte_encoder
         for word in self.pattern.findall(text):
+            # Byte-map the whole word at once: its UTF-8 bytes, read as Latin-1, translated.
             mapped = word.encode("utf-8").decode("latin-1").translate(table)
             out.extend(self.bpe.encode_word(mapped))
         return out

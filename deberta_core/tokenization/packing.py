@@ -53,9 +53,6 @@ class Encoded:
         self._load()
         return self._words
 
-    def __len__(self) -> int:
-        return len(self.ids)
-
 
 class Row:
     """One output sequence: its ids, plus what is needed to rebuild everything else on demand.

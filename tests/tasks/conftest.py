@@ -11,11 +11,10 @@ import csv
 import os
 import shutil
 from functools import lru_cache
-from pathlib import Path
 
 import pytest
 
-from tests.cases import DATA, variant_config_kwargs
+from tests.cases import data_path, reference_transformers, variant_config_kwargs
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -25,14 +24,6 @@ NLI_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
 SST_LABELS = {0: "NEGATIVE", 1: "POSITIVE"}
 TOKENIZER_FILES = ("spm.model", "vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json",
                    "added_tokens.json")
-
-
-def data_path(*parts: str) -> Path:
-    """A path under the repository's data/; a missing file is an error, never a skip."""
-    path = DATA.joinpath(*parts)
-    if not path.exists():
-        raise FileNotFoundError(f"test data missing from the repository: {path}")
-    return path
 
 
 SST2_DEV = ("datasets", "sst2", "glue_sst2_dev.tsv")
@@ -73,11 +64,7 @@ def _one_torch_thread():
 
 
 def reference():
-    transformers = pytest.importorskip("transformers")
-    if transformers.__version__ != "4.57.6":
-        pytest.skip(f"the reference is transformers 4.57.6, found {transformers.__version__}")
-    transformers.logging.set_verbosity_error()
-    return transformers
+    return reference_transformers()
 
 
 # ---------------------------------------------------------------------------- tokenizers

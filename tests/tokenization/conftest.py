@@ -14,15 +14,7 @@ import pytest
 
 from .edge_cases import EDGE_CASES
 
-from tests.cases import DATA
-
-
-def data_path(*parts: str) -> Path:
-    """A path under the repository's data/; a missing file is an error, never a skip."""
-    path = DATA.joinpath(*parts)
-    if not path.exists():
-        raise FileNotFoundError(f"test data missing from the repository: {path}")
-    return path
+from tests.cases import data_path, reference_transformers
 
 
 V1_DIR = ("tokenizers", "deberta-v1")
@@ -120,11 +112,7 @@ def ours_v3_fast(v3_dir):
 
 
 def _reference():
-    transformers = pytest.importorskip("transformers")
-    if transformers.__version__ != "4.57.6":
-        pytest.skip(f"the reference is transformers 4.57.6, found {transformers.__version__}")
-    transformers.logging.set_verbosity_error()
-    return transformers
+    return reference_transformers()
 
 
 @pytest.fixture(scope="session")

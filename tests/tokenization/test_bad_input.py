@@ -6,7 +6,7 @@ import pytest
 
 from deberta_core.tokenization import DebertaTokenizer, DebertaTokenizerFast, DebertaV2Tokenizer, DebertaV2TokenizerFast
 from deberta_core.tokenization.files import VocabularyError
-from deberta_core.tokenization.spm_proto import SpmModelError
+from deberta_core.tokenization.spm import SpmModelError
 
 V1_CLASSES = [DebertaTokenizer, DebertaTokenizerFast]
 V3_CLASSES = [DebertaV2Tokenizer, DebertaV2TokenizerFast]

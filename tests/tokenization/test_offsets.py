@@ -7,7 +7,7 @@ from token offsets, and the usual question-answering labelling over overflow win
 
 import pytest
 
-from .conftest import squad
+from .conftest import EDGE_CASES, corpus, squad
 
 SPACE_MARK = "\u2581"
 
@@ -66,6 +66,67 @@ def test_v3_token_spans_spell_the_piece(ours_v3_fast, sentencepiece_v3, contexts
                 (text[start:end], piece)
             checked += 1
     assert checked > 250_000
+
+
+def test_v3_offsets_are_sentencepieces_less_what_normalises_to_nothing(ours_v3_fast, sentencepiece_v3, contexts):
+    # SentencePiece's own offsets (encode(out_type="offset_mapping"), another code path than the
+    # normalize(with_offsets=True) that ours reads) run from where the previous token ended, so a
+    # "▁" token gets the spaces before its word. Ours start there too, past the characters that
+    # normalise to nothing (spaces, deleted controls), and end where SentencePiece ends, less such
+    # characters; except that tokens spelling parts of one character ("⅓" -> "▁1" "⁄" "3", byte
+    # pieces) all span that character, where SentencePiece gives it to the last of them.
+    from .test_random_text import random_texts
+
+    texts = contexts[:500] + EDGE_CASES + [line for lines in corpus().values() for line in lines][::4] + \
+        random_texts(500, seed=99) + ["word\x07 x", "del\x7fchar", "a ¨b", "x 𩸽𠀀 y", "½\u0301 ⅓"]
+    try:
+        expected = sentencepiece_v3.encode(texts, out_type="offset_mapping")
+    except ValueError:
+        pytest.skip("this sentencepiece has no offset_mapping output (0.2.1+)")
+    silent = {}
+
+    def nothing(span: str) -> bool:
+        return all(silent.setdefault(c, not sentencepiece_v3.normalize(c)) for c in span)
+
+    got = ours_v3_fast(texts, add_special_tokens=False, return_offsets_mapping=True, split_special_tokens=True)
+    checked = 0
+    for row, (text, truth) in enumerate(zip(texts, expected)):
+        assert got["input_ids"][row] == truth["ids"], text
+        ours = got["offset_mapping"][row]
+        for k, ((s, e), (b, t), piece) in enumerate(zip(ours, truth["offsets"], truth["pieces"])):
+            where = (text, piece, (s, e), (b, t))
+            assert b <= s < len(text) and nothing(text[b:s]) and not nothing(text[s]), where
+            if piece == SPACE_MARK:
+                assert s == e, where  # a lone "▁" spells no character
+            elif k + 1 < len(ours) and ours[k + 1][0] < e:
+                assert t <= e <= ours[k + 1][1], where  # the next token spells part of our last character
+            else:
+                assert s < e <= t and nothing(text[e:t]) and not nothing(text[e - 1]), where
+            checked += 1
+    assert checked > 120_000
+
+
+def test_v3_unknown_runs_without_byte_fallback(v3_dir, tmp_path):
+    # A SentencePiece model without byte fallback: a run of characters outside the vocabulary
+    # becomes one [UNK], which spans the whole run.
+    from sentencepiece import sentencepiece_model_pb2 as pb2
+
+    from deberta_core.tokenization import DebertaV2TokenizerFast
+
+    proto = pb2.ModelProto()
+    proto.ParseFromString((v3_dir / "spm.model").read_bytes())
+    proto.trainer_spec.byte_fallback = False
+    for piece in proto.pieces:
+        if piece.type == piece.BYTE:
+            piece.type = piece.NORMAL
+    (tmp_path / "spm.model").write_bytes(proto.SerializeToString())
+    tok = DebertaV2TokenizerFast(tmp_path / "spm.model")
+    text = "a 𩸽𠀀 b x𩸽 ½𪚲"
+    enc = tok(text, add_special_tokens=False, return_offsets_mapping=True)
+    assert enc.tokens() == ["▁a", "▁", "[UNK]", "▁b", "▁x", "[UNK]", "▁1⁄2", "[UNK]"]
+    assert [text[s:e] for s, e in enc["offset_mapping"]] == ["a", "", "𩸽𠀀", "b", "x", "𩸽", "½", "𪚲"]
+    assert enc.word_ids() == [0, 1, 1, 2, 3, 3, 4, 4]
+    assert tok.sp.encode(text) == enc["input_ids"]
 
 
 @pytest.mark.parametrize("name", ["v1", "v3"])

@@ -2,7 +2,6 @@
 same, we load the reference's saves, and the fast tokenizers also load from tokenizer.json."""
 
 import json
-import shutil
 
 import pytest
 
@@ -94,20 +93,31 @@ def test_v1_fast_from_tokenizer_json_alone(ref_v1_fast, ref_v1, tmp_path):
     assert ours(texts)["input_ids"] == ref_v1(texts)["input_ids"]
 
 
-def test_v3_fast_from_tokenizer_json_alone(ref_v3_fast, ref_v3, tmp_path):
-    # The reference converter's tokenizer.json (Precompiled normaliser, no byte fallback):
-    # we read its charsmap and pieces and still give SentencePiece's ids, NFKC cases included.
+def test_v3_fast_from_tokenizer_json_alone(ref_v3_fast, ref_v3, v3_dir, tmp_path):
+    # The reference converter's tokenizer.json (Precompiled normaliser, no byte fallback) is
+    # rebuilt into a SentencePiece model: the same pieces, scores, types and normaliser as the
+    # original spm.model, so the ids are SentencePiece's, NFKC and byte-fallback cases included.
+    from sentencepiece import sentencepiece_model_pb2 as pb2
+
     ref_v3_fast.save_pretrained(tmp_path)
     (tmp_path / "spm.model").unlink()
     ours = DebertaV2TokenizerFast.from_pretrained(tmp_path)
     texts = _texts()
     assert ours(texts)["input_ids"] == ref_v3(texts)["input_ids"]
-    # Saving it writes a tokenizer.json the reference can read.
+    # Saving writes the rebuilt spm.model, which the reference (slow and fast) reads.
     out = tmp_path / "resaved"
     ours.save_pretrained(out)
-    shutil.copy(tmp_path / "tokenizer_config.json", out / "tokenizer_config.json")
+    original, rebuilt = pb2.ModelProto(), pb2.ModelProto()
+    original.ParseFromString((v3_dir / "spm.model").read_bytes())
+    rebuilt.ParseFromString((out / "spm.model").read_bytes())
+    assert [(p.piece, p.score, p.type) for p in rebuilt.pieces] == [(p.piece, p.score, p.type) for p in original.pieces]
+    for field in ("name", "precompiled_charsmap", "add_dummy_prefix", "remove_extra_whitespaces", "escape_whitespaces"):
+        assert getattr(rebuilt.normalizer_spec, field) == getattr(original.normalizer_spec, field), field
+    for field in ("model_type", "unk_id", "byte_fallback"):
+        assert getattr(rebuilt.trainer_spec, field) == getattr(original.trainer_spec, field), field
     import transformers
 
+    assert transformers.DebertaV2Tokenizer.from_pretrained(out)(texts)["input_ids"] == ref_v3(texts)["input_ids"]
     reread = transformers.DebertaV2TokenizerFast.from_pretrained(out)
     assert reread(corpus()["sst2"][:100])["input_ids"] == ref_v3(corpus()["sst2"][:100])["input_ids"]
     assert DebertaV2TokenizerFast.from_pretrained(out)(EDGE_CASES)["input_ids"] == ref_v3(EDGE_CASES)["input_ids"]
@@ -138,3 +148,17 @@ def test_tokens_added_to_the_reference_are_honoured(name, tmp_path, request):
         again = tmp_path / f"ours-{cls.__name__}"
         ours.save_pretrained(again)
         assert getattr(transformers, type(ref).__name__).from_pretrained(again)(texts)["input_ids"] == ids["input_ids"]
+
+
+def test_tokenizers_survive_pickling(ours_v1, ours_v1_fast, ours_v3, ours_v3_fast, ref_v1, ref_v3):
+    # datasets.map(num_proc=...) and DataLoader workers pickle the tokenizer.
+    import pickle
+
+    texts = EDGE_CASES + corpus()["sst2"][:50]
+    for tok, ref in ((ours_v1, ref_v1), (ours_v1_fast, ref_v1), (ours_v3, ref_v3), (ours_v3_fast, ref_v3)):
+        again = pickle.loads(pickle.dumps(tok))
+        assert type(again) is type(tok)
+        assert again(texts)["input_ids"] == ref(texts)["input_ids"]
+        if tok.is_fast:
+            assert again(texts, return_offsets_mapping=True)["offset_mapping"] == \
+                tok(texts, return_offsets_mapping=True)["offset_mapping"]
