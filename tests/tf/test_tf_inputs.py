@@ -7,6 +7,7 @@ import pytest
 import tensorflow as tf
 
 import deberta_tf
+from deberta_core import losses as core_losses
 from tests.tf.tf_cases import make_batch, make_config
 from tests.tf.tf_helpers import max_diff
 
@@ -48,9 +49,14 @@ def test_inputs_embeds_replace_ids(model, batch):
 
 
 def test_outputs_as_tuple_and_labels_give_loss(model, batch):
-    out = model(batch, labels=np.array([0, 1, 2]), return_dict=False, output_hidden_states=True)
-    loss, logits, hidden = out
-    assert loss.shape == () and logits.shape == (3, 3) and len(hidden) == 3
+    labels = np.array([0, 1, 2])
+    full = model(batch, labels=labels, output_hidden_states=True)
+    loss, logits, hidden = model(batch, labels=labels, return_dict=False, output_hidden_states=True)
+    assert max_diff(logits, full.logits) == 0.0 and len(hidden) == model.config.num_hidden_layers + 1
+    assert all(max_diff(a, b) == 0.0 for a, b in zip(hidden, full.hidden_states))
+    # the loss is deberta_core's definition of this head's loss, on these logits
+    expected = core_losses.sequence_classification_loss(np.asarray(logits), labels, 3, None)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
     assert model(batch).loss is None
 
 

@@ -221,12 +221,27 @@ def test_inference_caches_follow_the_weights(name):
 
 
 def test_no_cache_in_training_or_with_autograd():
+    """With autograd on (input attribution in eval mode, or training), the fast path gives the eager
+    path's outputs and gradients, and a weight changed in place by an optimizer step is seen at once."""
     model = build("v3_buckets_shared").eval()
     ids, mask = inputs()
-    out = run(model, "sdpa", ids, mask).last_hidden_state  # eval mode, grad enabled: input attribution
-    out.sum().backward()
-    assert model.encoder.rel_embeddings.weight.grad is not None
-    assert model.encoder.layer[0].attention.self.key_proj.weight.grad is not None
+    params = [model.encoder.rel_embeddings.weight, model.encoder.layer[0].attention.self.key_proj.weight,
+              model.encoder.layer[1].intermediate.dense.weight]
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    for step in range(2):
+        results = {}
+        for impl in ("eager", "sdpa"):
+            model.zero_grad()
+            out = run(model, impl, ids, mask).last_hidden_state
+            (out * torch.linspace(-1, 1, out.shape[-1])).sum().backward()
+            results[impl] = (out.detach(), [p.grad.clone() for p in params])
+        assert max_diff(results["sdpa"][0], results["eager"][0]) < TOL, step
+        for fast_grad, eager_grad in zip(results["sdpa"][1], results["eager"][1]):
+            assert max_diff(fast_grad, eager_grad) < 1e-4, step
+        if step == 0:
+            before = results["sdpa"][0]
+            optimizer.step()  # in place: a cache keyed on stale weights would now give the old outputs
+    assert max_diff(results["sdpa"][0], before) > 1e-3
 
 
 @pytest.mark.parametrize("name", ["v1_rel", "v3_buckets_shared"])
