@@ -394,6 +394,14 @@ class BaseDebertaConfig:
         return target
 
     # ------------------------------------------------------------------- misc
+    def get_text_config(self, decoder: bool = False) -> "BaseDebertaConfig":
+        """The config of the text model: this one (transformers' API for multimodal configs; PEFT calls it)."""
+        return self
+
+    def __contains__(self, key: str) -> bool:
+        """`"hidden_size" in config`, as on transformers configs."""
+        return key in self.to_dict()
+
     def copy(self, **changes: Any) -> "BaseDebertaConfig":
         return type(self).from_dict(self.to_dict(), **changes)
 

@@ -87,3 +87,9 @@ def test_model_type_mismatch_and_bad_files(tmp_path):
         DebertaConfig.from_pretrained(tmp_path)
     with pytest.raises(FileNotFoundError, match="no config file"):
         DebertaConfig.from_pretrained(tmp_path / "nowhere")
+
+
+def test_mapping_style_access_tools_use():
+    config = DebertaV2Config(hidden_size=64, num_attention_heads=4)
+    assert "hidden_size" in config and "no_such_key" not in config
+    assert config.get_text_config() is config
