@@ -336,6 +336,20 @@ def parse_args(argv=None):
     return args
 
 
+def cpu_features() -> dict:
+    """The CPU model and the matrix extensions that decide bf16 speed (AMX tiles, AVX-512 bf16)."""
+    info = {"cpu": platform.processor() or platform.machine(), "amx": [], "avx512_bf16": False}
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return info
+    model = next((line.split(":", 1)[1].strip() for line in text.splitlines() if line.startswith("model name")), None)
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    info.update(cpu=model or info["cpu"], amx=sorted(f for f in set(flags) if f.startswith("amx")),
+                avx512_bf16="avx512_bf16" in flags)
+    return info
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.threads > 1:
@@ -352,10 +366,9 @@ def main(argv=None) -> int:
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "threads": args.threads,
             "layers": args.layers, "repeats": args.repeats, "clock": args.clock,
             "command": " ".join([os.path.basename(sys.executable)] + sys.argv)}
-    try:
-        meta["cpu"] = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if "model name" in line)
-    except (OSError, StopIteration):
-        pass
+    meta.update(cpu_features())
+    print(f"CPU: {meta['cpu']}; AMX: {'yes (' + ', '.join(meta['amx']) + ')' if meta['amx'] else 'no'}; "
+          f"AVX-512 bf16: {'yes' if meta['avx512_bf16'] else 'no'}", flush=True)
     print(f"threads {args.threads}, {args.layers} layers, {args.repeats} repeats, tokens/s of {args.clock} time; "
           f"torch {torch.__version__}, transformers {transformers.__version__}", flush=True)
     records = []
@@ -388,6 +401,12 @@ def main(argv=None) -> int:
         print("\ntargets (deberta-v3-base, one run):\n" + "\n".join(checks))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    from deberta_torch import kernels
+
+    picks = {f"{str(k[0]).removeprefix('torch.')} rows<={k[1]} {k[2]}->{k[3]}{' +gelu' if k[4] else ''}": v
+             for k, v in sorted(kernels.linear_choices().items(), key=str)}
+    meta["linear_choices"] = picks
+    print("Linear kernels chosen by measurement (ours):", ", ".join(f"{k}: {v}" for k, v in picks.items()) or "none")
     (out / "speed.json").write_text(json.dumps({"meta": meta, "records": records, "targets": checks}, indent=1) + "\n")
     plot(records, args.clock, out / "speed.png")
     print(f"\nwrote {out / 'speed.json'} and {out / 'speed.png'} ({time.time() - t_start:.0f} s)")

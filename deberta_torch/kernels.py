@@ -25,8 +25,6 @@ the bias masks padded keys only, and padded query rows get that uniform result, 
 
 from __future__ import annotations
 
-import os
-
 import torch
 import torch.nn.functional as F
 
@@ -36,9 +34,27 @@ TILE_QUERY = {4: 32, 2: 64}
 TILE_KEY = {4: 32, 2: 32}
 # Elements of the (chunk, H, rows, S) bias built at once in inference (16 MB in float32).
 BIAS_BUDGET = 4 * 2 ** 20
-# Inference on CPU runs the encoder's Linear layers through oneDNN with weights packed once (and the
-# exact GELU fused into the intermediate layer). DEBERTA_TORCH_PACKED_LINEAR=0 turns it off.
-PACKED_LINEAR = os.environ.get("DEBERTA_TORCH_PACKED_LINEAR", "1") != "0"
+# How CPU inference runs the encoder's Linear layers: "packed" (oneDNN, weights packed once, the exact
+# GELU fused), "plain" (F.linear) or "auto": each (dtype, shape) times both once and keeps the faster.
+# Which wins depends on the CPU (packing helps on AVX-512 without AMX and loses with AMX), so it is
+# measured, not tuned for one machine. Set with `set_linear_backend`.
+LINEAR_BACKENDS = ("auto", "packed", "plain")
+_linear_backend = "auto"
+_linear_choice: dict[tuple, str] = {}  # (dtype, rows bucket, in, out, gelu) -> the measured winner
+
+
+def set_linear_backend(name: str) -> None:
+    """Choose how CPU inference runs Linear layers: "auto" (measured per shape), "packed" or "plain"."""
+    global _linear_backend
+    if name not in LINEAR_BACKENDS:
+        raise ValueError(f"unknown linear backend {name!r}; choose one of {LINEAR_BACKENDS}")
+    _linear_backend = name
+    _linear_choice.clear()
+
+
+def linear_choices() -> dict[tuple, str]:
+    """What "auto" picked so far: (dtype, rows bucket, in, out, gelu) -> "packed" or "plain"."""
+    return dict(_linear_choice)
 
 
 def distance_tables(pos_key, pos_query, line, scale):
@@ -335,10 +351,24 @@ def cached(owner: torch.nn.Module, name: str, tensors, build):
 
 
 def _packable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return (PACKED_LINEAR and x.device.type == "cpu" and x.dtype == weight.dtype
+    return (_linear_backend != "plain" and x.device.type == "cpu" and x.dtype == weight.dtype
             and x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
             and not torch.is_autocast_enabled("cpu") and not tracing()
             and torch.backends.mkldnn.is_available())
+
+
+def _fastest(run_packed, run_plain, repeats: int = 3) -> str:
+    """Time both (interleaved, after a warm-up each) and name the faster by its best time."""
+    import time
+
+    best = {"packed": float("inf"), "plain": float("inf")}
+    run_packed(), run_plain()
+    for _ in range(repeats):
+        for name, run in (("packed", run_packed), ("plain", run_plain)):
+            start = time.perf_counter()
+            run()
+            best[name] = min(best[name], time.perf_counter() - start)
+    return min(best, key=best.get)
 
 
 def linear(owner: torch.nn.Module, name: str, x: torch.Tensor, weights, biases=(), gelu: bool = False):
@@ -355,9 +385,25 @@ def linear(owner: torch.nn.Module, name: str, x: torch.Tensor, weights, biases=(
             bias = None if not biases else (biases[0] if len(biases) == 1 else torch.cat(list(biases)))
             return torch.ops.mkldnn._reorder_linear_weight(weight.detach()), None if bias is None else bias.detach()
         packed, bias = cached(owner, name + "/packed", tensors, build)
-        if gelu:
-            return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "gelu", [], "none")
-        return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+        def run_packed():
+            if gelu:
+                return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "gelu", [], "none")
+            return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
+
+        if _linear_backend == "packed":
+            return run_packed()
+        rows = x.numel() // x.shape[-1]
+        choice_key = (x.dtype, 1 << max(rows - 1, 0).bit_length(), x.shape[-1], sum(w.shape[0] for w in weights), gelu)
+        if choice_key not in _linear_choice:
+            _linear_choice[choice_key] = _fastest(run_packed, lambda: _plain_linear(owner, name, x, weights, biases,
+                                                                                    tensors, gelu))
+        if _linear_choice[choice_key] == "packed":
+            return run_packed()
+    return _plain_linear(owner, name, x, weights, biases, tensors, gelu)
+
+
+def _plain_linear(owner, name, x, weights, biases, tensors, gelu):
     if len(weights) == 1:
         weight, bias = weights[0], (biases[0] if biases else None)
     elif torch.is_grad_enabled() or tracing():

@@ -261,14 +261,27 @@ def test_bfloat16_close_to_float32(name):
     assert max_diff(weights, weights_eager) < 0.1
 
 
-def test_packed_linear_matches_plain(monkeypatch):
+def test_linear_backends_agree_and_auto_measures_each_shape():
     model = build("v3_buckets_shared").eval()
     ids, mask = inputs()
-    with torch.no_grad():
-        packed = run(model, "sdpa", ids, mask).last_hidden_state
-        monkeypatch.setattr(kernels, "PACKED_LINEAR", False)
-        plain = run(model, "sdpa", ids, mask).last_hidden_state
-    assert max_diff(packed, plain) < TOL
+    outputs = {}
+    try:
+        for backend in ("packed", "plain", "auto"):
+            kernels.set_linear_backend(backend)
+            with torch.no_grad():
+                outputs[backend] = run(model, "sdpa", ids, mask).last_hidden_state
+            if backend != "auto":
+                assert kernels.linear_choices() == {}
+        choices = kernels.linear_choices()
+        # one decision per distinct Linear shape of the model: fused qkv, attention output, intermediate, output
+        H, I = model.config.hidden_size, model.config.intermediate_size
+        assert {(k[2], k[3], k[4]) for k in choices} == {(H, 3 * H, False), (H, H, False), (H, I, True), (I, H, False)}
+        assert set(choices.values()) <= {"packed", "plain"}
+    finally:
+        kernels.set_linear_backend("auto")
+    assert max_diff(outputs["packed"], outputs["plain"]) < TOL and max_diff(outputs["auto"], outputs["plain"]) < TOL
+    with pytest.raises(ValueError, match="unknown linear backend 'fast'"):
+        kernels.set_linear_backend("fast")
 
 
 @pytest.mark.parametrize("name", ["v1_rel", "v3_buckets_shared"])
