@@ -1,6 +1,6 @@
 """DeBERTa v1 (GPT-2 byte-level BPE) against the reference slow tokenizer of transformers 4.57.6.
 
-The corpus is real text from ../shared/data/datasets plus the hand-written edge cases; every
+The corpus is real text from data/datasets plus the hand-written edge cases; every
 line must give the reference's ids, token types, attention and special-token masks, from the
 slow and from the fast tokenizer.
 """
