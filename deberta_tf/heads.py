@@ -14,13 +14,13 @@ from keras import ops
 
 from deberta_core.outputs import (MaskedLMOutput, MultipleChoiceModelOutput, QuestionAnsweringModelOutput,
                                   SequenceClassifierOutput, TokenClassifierOutput, resolve_output_flags)
+from deberta_core.resizing import resized_bias, resized_table
 from deberta_core.validation import check_multiple_choice_inputs, check_question_answering
 
 from .backbone import DebertaMainLayer
 from .layers import LayerNorm, Linear, get_activation, replace_variable
 from .losses import multiple_choice_loss, question_answering_loss, sequence_classification_loss, token_loss
 from .pretrained import TFDebertaPreTrainedModel, TFDebertaV2PreTrainedModel, unpack_inputs
-from .tuning import resized_bias, resized_table
 
 
 class ContextPooler(keras.layers.Layer):
