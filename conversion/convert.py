@@ -18,7 +18,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from deberta_core.config import CONFIG_NAME
-from deberta_core.weight_names import checkpoint_mlm_layout, match_keys, model_weights, unused_error
+from deberta_core.weight_names import (checkpoint_mlm_layout, match_keys, model_weights, unused_error,
+                                       uses_position_table)
 
 from .sources import TOKENIZER_FILES, Checkpoint
 
@@ -62,7 +63,7 @@ def target_state(ckpt: Checkpoint, head: str | None, strict: bool = True) -> dic
     if head == "multiple_choice" and config.family == "v1":
         raise ValueError("DeBERTa v1 has no multiple-choice class (as in the reference)")
     spec = model_weights(config, head)
-    match = match_keys(ckpt.state.keys(), spec.keys(), uses_position_table=config.position_biased_input)
+    match = match_keys(ckpt.state.keys(), spec.keys(), uses_position_table=uses_position_table(config, head))
     for key in match.ignored:
         ckpt.report.add("dropped", f"{key} (never used by the model, as in the reference)")
     if match.unexplained:

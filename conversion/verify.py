@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deberta_core.weight_names import checkpoint_mlm_layout, match_keys, model_weights
+from deberta_core.weight_names import checkpoint_mlm_layout, match_keys, model_weights, uses_position_table
 
 from .convert import STEM_OF_HEAD
 from .sources import Checkpoint
@@ -81,7 +81,7 @@ def unaccounted_tensors(ckpt: Checkpoint, head: str | None) -> list[str]:
     if layout is not None:
         config.legacy = layout == "legacy"
     match = match_keys(ckpt.state.keys(), model_weights(config, head).keys(),
-                       uses_position_table=config.position_biased_input)
+                       uses_position_table=uses_position_table(config, head))
     return match.unexplained
 
 

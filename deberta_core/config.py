@@ -93,6 +93,8 @@ class BaseDebertaConfig:
         talking_head: bool = False,
         cls_dropout: float | None = None,
         pooler_hidden_size: int | None = None,
+        # The original's pre-training MLM decoder (deberta_core/pretraining.py, docs/pretraining.md).
+        use_emd: bool = False,
         # Task heads.
         num_labels: int | None = None,
         id2label: dict | None = None,
@@ -133,6 +135,7 @@ class BaseDebertaConfig:
         self.talking_head = bool(talking_head)
         self.cls_dropout = cls_dropout
         self.pooler_hidden_size = self.hidden_size if pooler_hidden_size is None else pooler_hidden_size
+        self.use_emd = bool(use_emd)
         self.problem_type = problem_type
         self.tie_word_embeddings = bool(tie_word_embeddings)
         for flag, default in _RUNTIME_FLAGS.items():
@@ -302,10 +305,17 @@ class BaseDebertaConfig:
             raise ValueError(f"pad_token_id ({self.pad_token_id}) must be inside the vocabulary (size {self.vocab_size})")
         if self.talking_head and self.family != "v1":
             raise ValueError("talking_head is a DeBERTa v1 option; DebertaV2Config does not support it")
+        if self.use_emd and self.position_biased_input:
+            raise ValueError("use_emd needs position_biased_input=False: the original adds the absolute positions "
+                             "in its enhanced mask decoder only when the input has none (with them it uses the "
+                             "last layer as is, which use_emd=False computes)")
+        if self.use_emd and self.embedding_dim != self.hidden_size:
+            raise ValueError(f"use_emd needs embedding_size == hidden_size (the decoder adds the position table, "
+                             f"width {self.embedding_dim}, to hidden states of width {self.hidden_size})")
 
     # ----------------------------------------------------------------- dict I/O
     _EXTENDED = ("share_att_key", "position_buckets", "norm_rel_ebd", "conv_kernel_size", "conv_act",
-                 "conv_groups", "attention_head_size", "embedding_size", "talking_head", "cls_dropout")
+                 "conv_groups", "attention_head_size", "embedding_size", "talking_head", "cls_dropout", "use_emd")
     _DECLARED = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                  "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
                  "type_vocab_size", "initializer_range", "layer_norm_eps", "relative_attention",
@@ -340,7 +350,7 @@ class BaseDebertaConfig:
     def _extended_defaults(cls) -> dict[str, Any]:
         return {"share_att_key": False, "position_buckets": -1, "norm_rel_ebd": "none", "conv_kernel_size": 0,
                 "conv_act": "tanh", "conv_groups": 1, "attention_head_size": None, "embedding_size": None,
-                "talking_head": False, "cls_dropout": None}
+                "talking_head": False, "cls_dropout": None, "use_emd": False}
 
     @classmethod
     def from_dict(cls, config_dict: dict[str, Any], **overrides: Any) -> "BaseDebertaConfig":

@@ -112,6 +112,34 @@ class MultipleChoiceModelOutput(ModelOutput):
     attentions: tuple | None = None
 
 
+@dataclass
+class ReplacedTokenDetectionOutput(ModelOutput):
+    """logits (B, T): one "replaced" logit per token (the v3 discriminator)."""
+
+    loss: Any = None
+    logits: Any = None
+    hidden_states: tuple | None = None
+    attentions: tuple | None = None
+
+
+@dataclass
+class RTDPretrainingOutput(ModelOutput):
+    """One generator + discriminator step: loss = mlm_loss + rtd_lambda * rtd_loss (deberta_core.pretraining).
+
+    generator_logits (B, T, V); replaced_input_ids (B, T), the discriminator's input; rtd_labels (B, T)
+    of 0/1; discriminator_logits (B, T).
+    """
+
+    loss: Any = None
+    mlm_loss: Any = None
+    rtd_loss: Any = None
+    generator_logits: Any = None
+    discriminator_logits: Any = None
+    replaced_input_ids: Any = None
+    rtd_labels: Any = None
+
+
 # Every output class, for frameworks that must be told which containers hold tensors (pytrees).
 OUTPUT_CLASSES = (BaseModelOutput, MaskedLMOutput, SequenceClassifierOutput, TokenClassifierOutput,
-                  QuestionAnsweringModelOutput, MultipleChoiceModelOutput)
+                  QuestionAnsweringModelOutput, MultipleChoiceModelOutput, ReplacedTokenDetectionOutput,
+                  RTDPretrainingOutput)

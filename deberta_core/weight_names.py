@@ -21,11 +21,12 @@ from .config import BaseDebertaConfig
 BASE_PREFIX = "deberta."
 
 HEADS = ("masked_lm", "sequence_classification", "token_classification", "question_answering",
-         "multiple_choice")
+         "multiple_choice", "replaced_token_detection")
 
 # Keys present in published checkpoints that the reference never loads (SPEC §4.2): the absolute
-# position table when the model adds no absolute positions, the v3 replaced-token-detection head, and
-# a non-persistent buffer older saves carried.
+# position table when the model adds no absolute positions, the v3 replaced-token-detection head (except
+# in the class that is that head, DebertaV2ForReplacedTokenDetection), and a non-persistent buffer
+# older saves carried.
 _ALWAYS_IGNORED = (re.compile(r"(^|\.)mask_predictions\."), re.compile(r"(^|\.)embeddings\.position_ids$"))
 _POSITION_TABLE = re.compile(r"(^|\.)embeddings\.position_embeddings\.weight$")
 # Tied copies of the word embeddings and the LM bias that some saves still contain.
@@ -134,9 +135,27 @@ def base_model_weights(config: BaseDebertaConfig) -> dict[str, WeightSpec]:
     return w
 
 
+def uses_position_table(config: BaseDebertaConfig, head: str | None = None) -> bool:
+    """Whether a model reads `embeddings.position_embeddings`: absolute positions in the input, or the
+    enhanced mask decoder of a masked LM with `use_emd` (the original's pre-training decoder)."""
+    return config.position_biased_input or (head == "masked_lm" and config.use_emd)
+
+
 def head_weights(config: BaseDebertaConfig, head: str) -> dict[str, WeightSpec]:
     """Tensors a task head adds on top of the base model, keyed as in the head model's state dict."""
     H, E, V = config.hidden_size, config.embedding_dim, config.vocab_size
+    if head == "masked_lm" and config.use_emd and not config.position_biased_input:
+        # The enhanced mask decoder adds the absolute position table, which the encoder input then lacks.
+        w = {BASE_PREFIX + "embeddings.position_embeddings.weight":
+             WeightSpec((config.max_position_embeddings, E), "embedding")}
+        w.update(head_weights(config.copy(use_emd=False), head))
+        return w
+    if head == "replaced_token_detection":
+        # The original's LMMaskPredictionHead: LayerNorm(h + h[:, 0]), dense, act, classifier -> 1 logit.
+        w = _linear(H, H, prefix="mask_predictions.dense.")
+        w.update(_norm(H, "mask_predictions.LayerNorm."))
+        w.update(_linear(1, H, prefix="mask_predictions.classifier."))
+        return w
     if head == "masked_lm":
         if config.legacy:
             w = _linear(E, H, prefix="cls.predictions.transform.dense.")
@@ -274,8 +293,10 @@ def match_keys(checkpoint_keys, expected_keys, uses_position_table: bool) -> Key
     claimed: dict[str, str] = {}
     for raw in checkpoint_keys:
         key = normalize_key(raw)
-        # A tied copy is ignored only when the model ties it; an untied decoder has its own weight.
-        if any(p.search(key) for p in _ALWAYS_IGNORED) or (key in _TIED_COPIES and key not in expected_set):
+        # A tied copy is ignored only when the model ties it; an untied decoder has its own weight. The
+        # v3 head `mask_predictions.*` is ignored unless the model is that head.
+        if (any(p.search(key) for p in _ALWAYS_IGNORED) and key not in expected_set) or \
+                (key in _TIED_COPIES and key not in expected_set):
             result.ignored.append(raw)
             continue
         if _POSITION_TABLE.search(key) and not uses_position_table:

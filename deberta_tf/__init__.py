@@ -15,6 +15,7 @@ from .heads import (TFDebertaForMaskedLM, TFDebertaForQuestionAnswering, TFDeber
 from deberta_core.weight_names import LoadingInfo
 
 from .pretrained import TFDebertaPreTrainedModel, TFDebertaV2PreTrainedModel
+from .pretraining import TFDebertaV2ForReplacedTokenDetection, TFDebertaV2ForRTDPretraining
 
 __all__ = [
     "DebertaConfig", "DebertaV2Config", "LoadingInfo",
@@ -23,4 +24,5 @@ __all__ = [
     "TFDebertaForTokenClassification", "TFDebertaForQuestionAnswering",
     "TFDebertaV2Model", "TFDebertaV2ForMaskedLM", "TFDebertaV2ForSequenceClassification",
     "TFDebertaV2ForTokenClassification", "TFDebertaV2ForQuestionAnswering", "TFDebertaV2ForMultipleChoice",
+    "TFDebertaV2ForReplacedTokenDetection", "TFDebertaV2ForRTDPretraining",
 ]

@@ -46,7 +46,7 @@ class DebertaEmbeddings(keras.layers.Layer):
              inputs_embeds=None, training=False):
         embeddings = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         T = ops.shape(embeddings)[1]
-        if self.position_embeddings is not None:
+        if self.position_biased_input:  # (a masked LM's EMD may hold the table without adding it)
             if position_ids is None:
                 position_ids = ops.arange(T, dtype="int32")[None, :]
             embeddings = embeddings + self.position_embeddings(position_ids)

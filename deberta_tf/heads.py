@@ -18,6 +18,7 @@ from deberta_core.resizing import resized_bias, resized_table
 from deberta_core.validation import check_multiple_choice_inputs, check_question_answering
 
 from .backbone import DebertaMainLayer
+from .emd import attach_position_table, enhanced_mask_decoder
 from .layers import LayerNorm, Linear, get_activation, replace_variable
 from .losses import multiple_choice_loss, question_answering_loss, sequence_classification_loss, token_loss
 from .pretrained import TFDebertaPreTrainedModel, TFDebertaV2PreTrainedModel, unpack_inputs
@@ -160,6 +161,8 @@ class _MaskedLM(_TaskModel):
             self.cls = LegacyMLMHead(config, name="cls")
         else:
             self.lm_predictions = OriginalMLMHead(config, name="lm_predictions")
+        if config.use_emd:  # the decoder's absolute table (deberta/embeddings/position_embeddings)
+            attach_position_table(self.deberta.embeddings, config)
         self.build()
 
     def _head_layers(self):
@@ -168,11 +171,20 @@ class _MaskedLM(_TaskModel):
     @unpack_inputs
     def call(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None, inputs_embeds=None,
              labels=None, output_attentions=None, output_hidden_states=None, return_dict=None, training=False):
-        """logits (B, T, V). labels (B, T): token ids to predict, -100 where no prediction is scored."""
+        """logits (B, T, V). labels (B, T): token ids to predict, -100 where no prediction is scored.
+
+        With config.use_emd the head reads the enhanced mask decoder's output (deberta_tf/emd.py), as
+        the original pre-training computed it; hidden_states and attentions are the encoder's.
+        """
+        emd = self.config.use_emd
         last, hidden_states, attentions = self._encode(
             input_ids, training, attention_mask=attention_mask, token_type_ids=token_type_ids,
             position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states)
+            output_hidden_states=True if emd else output_hidden_states)
+        if emd:
+            last = enhanced_mask_decoder(self.deberta, hidden_states[-2], attention_mask, position_ids, training)
+            if not resolve_output_flags(self.config, output_hidden_states=output_hidden_states)[1]:
+                hidden_states = None
         head = self.cls if self.config.legacy else self.lm_predictions
         logits = head(last, self.deberta.embeddings.word_embeddings.weight)
         loss = token_loss(logits, labels) if labels is not None else None

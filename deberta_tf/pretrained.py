@@ -26,7 +26,7 @@ from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Confi
 from deberta_core.io import atomic_path
 from deberta_core.pretrained import read_pretrained
 from deberta_core.tf_names import layout_shape, model_scope, tf_weights, to_tf_layout, write_tf_h5
-from deberta_core.weight_names import LoadingInfo, log_loading, plan_load
+from deberta_core.weight_names import LoadingInfo, log_loading, plan_load, uses_position_table
 
 from .ops import predict_outputs_as_dict, register_output_classes, tensor_spec
 from .tuning import TrainingToolsMixin
@@ -197,7 +197,7 @@ class _TFPreTrained(TrainingToolsMixin, keras.Model):
         name = type(self).__name__
         model_shapes = {k: layout_shape(tuple(variables[w.name].shape), w.kind) for k, w in expected.items()}
         info = plan_load({k: np.shape(v) for k, v in state.items()}, model_shapes,
-                         self.config.position_biased_input, name, strict, ignore_mismatched_sizes)
+                         uses_position_table(self.config, self.head), name, strict, ignore_mismatched_sizes)
         for target, source in info.mapping.items():
             variable = variables[expected[target].name]
             variable.assign(to_tf_layout(np.asarray(state[source]), expected[target].kind).astype(variable.dtype))

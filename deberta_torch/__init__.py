@@ -9,6 +9,7 @@ from .heads import (DebertaForMaskedLM, DebertaForQuestionAnswering, DebertaForS
                     DebertaV2ForTokenClassification)
 from .attention import ATTN_IMPLEMENTATIONS
 from .pretrained import DebertaPreTrainedModel, DebertaV2PreTrainedModel
+from .pretraining import DebertaV2ForReplacedTokenDetection, DebertaV2ForRTDPretraining
 
 __all__ = [
     "ATTN_IMPLEMENTATIONS", "DebertaConfig", "DebertaV2Config",
@@ -17,4 +18,5 @@ __all__ = [
     "DebertaForQuestionAnswering",
     "DebertaV2Model", "DebertaV2ForMaskedLM", "DebertaV2ForSequenceClassification",
     "DebertaV2ForTokenClassification", "DebertaV2ForQuestionAnswering", "DebertaV2ForMultipleChoice",
+    "DebertaV2ForReplacedTokenDetection", "DebertaV2ForRTDPretraining",
 ]

@@ -34,7 +34,7 @@ class DebertaEmbeddings(nn.Module):
                 inputs_embeds=None) -> torch.Tensor:
         embeddings = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
         T = embeddings.shape[1]
-        if self.position_embeddings is not None:
+        if self.position_biased_input:  # (a masked LM's EMD may hold the table without adding it)
             if position_ids is None:
                 position_ids = torch.arange(T, device=embeddings.device)[None, :]
             embeddings = embeddings + self.position_embeddings(position_ids)

@@ -16,6 +16,7 @@ from deberta_core.outputs import (MaskedLMOutput, MultipleChoiceModelOutput, Que
 from deberta_core.validation import check_multiple_choice_inputs, check_question_answering
 
 from .backbone import DebertaModel, DebertaV2Model
+from .emd import attach_position_table, enhanced_mask_decoder
 from .layers import LayerNorm, get_activation
 from .losses import multiple_choice_loss, question_answering_loss, sequence_classification_loss, token_loss
 from .pretrained import DebertaPreTrainedModel, DebertaV2PreTrainedModel, _pad_bias, _resize_rows
@@ -127,6 +128,8 @@ class _MaskedLM(_TaskModel):
         else:
             self.lm_predictions = OriginalMLMHead(config)
         self._init_head()
+        if config.use_emd:  # the decoder's absolute table (deberta.embeddings.position_embeddings)
+            attach_position_table(self.deberta.embeddings, config, self._init_weights)
 
     def get_output_embeddings(self) -> nn.Module:
         """The vocabulary projection: the untied `cls.predictions.decoder`, otherwise the word-embedding
@@ -173,12 +176,23 @@ class _MaskedLM(_TaskModel):
     def forward(self, input_ids=None, attention_mask=None, token_type_ids=None, position_ids=None,
                 inputs_embeds=None, labels=None, output_attentions=None, output_hidden_states=None,
                 return_dict=None):
-        """logits (B, T, V). labels (B, T): token ids to predict, -100 where no prediction is scored."""
+        """logits (B, T, V). labels (B, T): token ids to predict, -100 where no prediction is scored.
+
+        With config.use_emd the head reads the enhanced mask decoder's output (deberta_torch/emd.py), as
+        the original pre-training computed it; hidden_states and attentions are the encoder's.
+        """
+        emd = self.config.use_emd
         out = self._encode(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
                            position_ids=position_ids, inputs_embeds=inputs_embeds,
-                           output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+                           output_attentions=output_attentions,
+                           output_hidden_states=True if emd else output_hidden_states)
+        sequence_output = out.last_hidden_state
+        if emd:
+            sequence_output = enhanced_mask_decoder(self.deberta, out.hidden_states[-2], attention_mask, position_ids)
+            if not resolve_output_flags(self.config, output_hidden_states=output_hidden_states)[1]:
+                out.hidden_states = None
         head = self.cls if self.config.legacy else self.lm_predictions
-        logits = head(out.last_hidden_state, self.deberta.embeddings.word_embeddings.weight)
+        logits = head(sequence_output, self.deberta.embeddings.word_embeddings.weight)
         loss = token_loss(logits, labels) if labels is not None else None
         result = MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
         return self._package_output(result, return_dict)

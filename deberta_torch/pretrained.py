@@ -17,7 +17,7 @@ from deberta_core.checkpoint import PT_INDEX, PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGH
 from deberta_core.config import BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from deberta_core.io import atomic_path
 from deberta_core.pretrained import read_pretrained
-from deberta_core.weight_names import LoadingInfo, log_loading, plan_load
+from deberta_core.weight_names import LoadingInfo, log_loading, plan_load, uses_position_table
 
 logger = logging.getLogger("deberta_torch")
 
@@ -456,7 +456,7 @@ class _PreTrained(nn.Module):
         own = self.state_dict()
         name = type(self).__name__
         info = plan_load({k: tuple(v.shape) for k, v in state.items()}, {k: tuple(v.shape) for k, v in own.items()},
-                         self.config.position_biased_input, name, strict, ignore_mismatched_sizes)
+                         uses_position_table(self.config, self.head), name, strict, ignore_mismatched_sizes)
         self.load_state_dict({t: torch.as_tensor(state[s]).to(own[t].dtype) for t, s in info.mapping.items()},
                              strict=False)
         log_loading(info, name, logger)
