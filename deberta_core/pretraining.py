@@ -284,3 +284,26 @@ def check_pair(generator_config, discriminator_config, mode: str) -> None:
     if mode != "none" and generator_config.max_position_embeddings != discriminator_config.max_position_embeddings:
         raise ValueError("embedding_sharing shares the absolute position table too: max_position_embeddings "
                          "must be equal")
+
+
+PRETRAINING_CONFIG = "rtd_pretraining.json"
+
+
+def write_pretraining_settings(directory, embedding_sharing: str, rtd_lambda: float, temperature: float) -> None:
+    """Write the pair's settings beside its generator/ and discriminator/ folders (atomically)."""
+    import json
+    from pathlib import Path
+
+    from .io import atomic_write_text
+
+    settings = {"embedding_sharing": embedding_sharing, "rtd_lambda": rtd_lambda, "temperature": temperature}
+    atomic_write_text(Path(directory) / PRETRAINING_CONFIG, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+
+
+def read_pretraining_settings(directory) -> dict:
+    """The settings `write_pretraining_settings` wrote."""
+    from pathlib import Path
+
+    from .io import read_json_object
+
+    return read_json_object(Path(directory) / PRETRAINING_CONFIG)

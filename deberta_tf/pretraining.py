@@ -13,7 +13,6 @@ numpy in deberta_core.pretraining; the torch twin is deberta_torch/pretraining.p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import keras
@@ -22,7 +21,6 @@ from keras import ops
 
 from deberta_core import pretraining as rules
 from deberta_core.config import DebertaV2Config
-from deberta_core.io import atomic_write_text, read_json_object
 from deberta_core.losses import IGNORE_INDEX
 from deberta_core.outputs import ReplacedTokenDetectionOutput, RTDPretrainingOutput, resolve_output_flags
 from deberta_core.tf_names import from_tf_layout, tf_weights, to_tf_layout
@@ -32,7 +30,6 @@ from .heads import TFDebertaV2ForMaskedLM, _TaskModel
 from .layers import LayerNorm, Linear, get_activation
 from .pretrained import TFDebertaV2PreTrainedModel, unpack_inputs
 
-PRETRAINING_CONFIG = "rtd_pretraining.json"
 _EMBEDDINGS = "deberta.embeddings."
 
 
@@ -320,9 +317,7 @@ class TFDebertaV2ForRTDPretraining(keras.Model):
         directory.mkdir(parents=True, exist_ok=True)
         self.generator.save_pretrained(directory / "generator")
         self.export_discriminator(directory / "discriminator", with_head=True)
-        settings = {"embedding_sharing": self.embedding_sharing, "rtd_lambda": self.rtd_lambda,
-                    "temperature": self.temperature}
-        atomic_write_text(directory / PRETRAINING_CONFIG, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        rules.write_pretraining_settings(directory, self.embedding_sharing, self.rtd_lambda, self.temperature)
         return directory
 
     @classmethod
@@ -330,7 +325,7 @@ class TFDebertaV2ForRTDPretraining(keras.Model):
         """Rebuild from save_pretrained's folders (either framework's); a GDES delta is recovered as
         discriminator - generator (exact up to float rounding of the fold)."""
         directory = Path(directory)
-        saved = read_json_object(directory / PRETRAINING_CONFIG)
+        saved = rules.read_pretraining_settings(directory)
         saved.update(settings)
         generator = TFDebertaV2ForMaskedLM.from_pretrained(directory / "generator")
         discriminator = TFDebertaV2ForReplacedTokenDetection.from_pretrained(directory / "discriminator")

@@ -13,7 +13,6 @@ defined in numpy in deberta_core.pretraining; state-dict keys are the original R
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -22,7 +21,6 @@ from torch import nn
 
 from deberta_core import pretraining as rules
 from deberta_core.config import DebertaV2Config
-from deberta_core.io import atomic_write_text, read_json_object
 from deberta_core.losses import IGNORE_INDEX
 from deberta_core.outputs import ReplacedTokenDetectionOutput, RTDPretrainingOutput, resolve_output_flags
 
@@ -31,7 +29,6 @@ from .heads import DebertaV2ForMaskedLM, _TaskModel
 from .layers import LayerNorm, get_activation
 from .pretrained import DebertaV2PreTrainedModel
 
-PRETRAINING_CONFIG = "rtd_pretraining.json"
 
 
 class MaskPredictionHead(nn.Module):
@@ -223,9 +220,7 @@ class DebertaV2ForRTDPretraining(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         self.generator.save_pretrained(directory / "generator")
         self.export_discriminator(directory / "discriminator", with_head=True)
-        settings = {"embedding_sharing": self.embedding_sharing, "rtd_lambda": self.rtd_lambda,
-                    "temperature": self.temperature}
-        atomic_write_text(directory / PRETRAINING_CONFIG, json.dumps(settings, indent=2, sort_keys=True) + "\n")
+        rules.write_pretraining_settings(directory, self.embedding_sharing, self.rtd_lambda, self.temperature)
         return directory
 
     @classmethod
@@ -233,7 +228,7 @@ class DebertaV2ForRTDPretraining(nn.Module):
         """Rebuild from save_pretrained's folders; a GDES delta is recovered as discriminator - generator
         (exact up to float rounding of the fold). `settings` override rtd_pretraining.json."""
         directory = Path(directory)
-        saved = read_json_object(directory / PRETRAINING_CONFIG)
+        saved = rules.read_pretraining_settings(directory)
         saved.update(settings)
         generator = DebertaV2ForMaskedLM.from_pretrained(directory / "generator", strict=True)
         discriminator = DebertaV2ForReplacedTokenDetection.from_pretrained(directory / "discriminator", strict=True)

@@ -21,6 +21,7 @@ from deberta_core.weight_names import model_weights
 from deberta_torch.emd import enhanced_mask_decoder
 from tests.cases import SEQ_LEN, data_path, variant_config_kwargs
 from tests.original.shim import load_original
+from tests.pretraining.helpers import randomised
 
 orig, _ = load_original()
 
@@ -29,15 +30,6 @@ def _config(variant, **extra):
     family, kwargs = variant_config_kwargs(variant)
     cls = DebertaConfig if family == "v1" else DebertaV2Config
     return cls(**{**kwargs, "use_emd": True, "legacy": False, "tie_word_embeddings": True, **extra})
-
-
-def _randomised(model, seed=0, scale=0.1):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            base = 1.0 if "LayerNorm.weight" in name else 0.0
-            param.copy_(base + scale * torch.randn(param.shape, generator=generator))
-    return model.eval()
 
 
 def _inputs(vocab=100, seed=1):
@@ -99,7 +91,7 @@ def _numpy_emd_logits(state, cfg, hidden, mask):
 @pytest.mark.parametrize("attn", ["sdpa", "eager"])
 def test_emd_equals_an_independent_numpy_forward(attn):
     cfg = _config("v3_buckets_shared")
-    model = _randomised(dt.DebertaV2ForMaskedLM(cfg))
+    model = randomised(dt.DebertaV2ForMaskedLM(cfg))
     model.set_attn_implementation(attn)
     ids, mask = _inputs()
     with torch.no_grad():
@@ -123,7 +115,7 @@ def test_v1_decoder_equals_the_v2_decoder_of_the_same_weights():
     from conversion.v1_to_v2 import v1_to_v2
 
     cfg = _config("v1_rel")
-    v1 = _randomised(dt.DebertaForMaskedLM(cfg), seed=3)
+    v1 = randomised(dt.DebertaForMaskedLM(cfg), seed=3)
     state = {k: v.numpy() for k, v in v1.state_dict().items()}
     v2 = v1_to_v2(Checkpoint(cfg, state, "hf-pt", Path(".")))
     assert v2.config.use_emd
@@ -154,7 +146,7 @@ def _original_mlm(name, seed=0):
     table (embeddings.position_embeddings, built even without position_biased_input) and BertLMPredictionHead."""
     config = {**ORIGINAL_SIZES, **ORIGINAL_CONFIGS[name]}
     torch.manual_seed(seed)
-    encoder = _randomised(orig.DeBERTa(orig.ModelConfig.from_dict(config)), seed)
+    encoder = randomised(orig.DeBERTa(orig.ModelConfig.from_dict(config)), seed)
     generator = torch.Generator().manual_seed(seed + 1)
     H, V = config["hidden_size"], config["vocab_size"]
     extra = {"deberta.embeddings.position_embeddings.weight": 0.1 * torch.randn(config["max_position_embeddings"], H,
@@ -215,7 +207,7 @@ def test_original_checkpoint_fill_mask_gives_the_original_logits(tmp_path):
     tokenizer = DebertaV2TokenizerFast.from_pretrained(data_path("tokenizers", "deberta-v3"))
     config = {**ORIGINAL_SIZES, **ORIGINAL_CONFIGS["v3_shape"], "vocab_size": 128100}
     torch.manual_seed(0)
-    encoder = _randomised(orig.DeBERTa(orig.ModelConfig.from_dict(config)), 0)
+    encoder = randomised(orig.DeBERTa(orig.ModelConfig.from_dict(config)), 0)
     H = config["hidden_size"]
     generator = torch.Generator().manual_seed(3)
     extra = {"deberta.embeddings.position_embeddings.weight": 0.1 * torch.randn(64, H, generator=generator)}
@@ -255,7 +247,7 @@ def test_torch_and_keras_decode_alike(variant):
     cfg = _config(variant)
     torch_cls = dt.DebertaForMaskedLM if cfg.family == "v1" else dt.DebertaV2ForMaskedLM
     keras_cls = deberta_tf.TFDebertaForMaskedLM if cfg.family == "v1" else deberta_tf.TFDebertaV2ForMaskedLM
-    model = _randomised(torch_cls(cfg), seed=4)
+    model = randomised(torch_cls(cfg), seed=4)
     keras_model = keras_cls(cfg)
     keras_model.load_checkpoint_state({k: v.numpy() for k, v in model.state_dict().items()}, strict=True)
     ids, mask = _inputs()

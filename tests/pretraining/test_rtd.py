@@ -17,6 +17,7 @@ from deberta_core.config import DebertaV2Config
 from deberta_core.tf_names import tf_weights
 from deberta_core.weight_names import model_weights
 from tests.cases import SEQ_LEN, variant_config_kwargs
+from tests.pretraining.helpers import randomised
 
 MODES = rules.EMBEDDING_SHARING
 SPECIAL = [0, 1, 2, 3]  # pad, [CLS], [SEP], [MASK] in these tiny vocabularies
@@ -43,18 +44,9 @@ def _batch(seed=0):
     return masked, mask, labels, noise
 
 
-def _randomised(model, seed=0, scale=0.1):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in model.named_parameters():
-            base = 1.0 if "LayerNorm.weight" in name else 0.0
-            param.copy_(base + scale * torch.randn(param.shape, generator=generator))
-    return model.eval()
-
-
 def _pair(mode, seed=0, **disc):
     torch.manual_seed(seed)
-    return _randomised(dt.DebertaV2ForRTDPretraining(*_configs(**disc), embedding_sharing=mode), seed)
+    return randomised(dt.DebertaV2ForRTDPretraining(*_configs(**disc), embedding_sharing=mode), seed)
 
 
 def _run(model, batch):
@@ -125,7 +117,7 @@ def _numpy_head(state, hidden, eps):
 
 def test_rtd_head_equals_a_numpy_forward_in_both_frameworks():
     _, config = _configs()
-    model = _randomised(dt.DebertaV2ForReplacedTokenDetection(config), seed=2)
+    model = randomised(dt.DebertaV2ForReplacedTokenDetection(config), seed=2)
     assert set(model.state_dict()) == set(model_weights(config, "replaced_token_detection"))
     masked, mask, _, _ = _batch()
     labels = (np.random.default_rng(4).random(masked.shape) < 0.3).astype(np.int64)
@@ -151,7 +143,7 @@ def test_a_v3_release_loads_its_discriminator_head(tmp_path):
     """The keys a released v3 checkpoint carries: `deberta.*`, the absolute table (unused),
     `lm_predictions.lm_head.*` and the discriminator's `mask_predictions.{dense,LayerNorm,classifier}.*`."""
     _, config = _configs()
-    source = _randomised(dt.DebertaV2ForReplacedTokenDetection(config), seed=5)
+    source = randomised(dt.DebertaV2ForReplacedTokenDetection(config), seed=5)
     H = config.hidden_size
     state = {**source.state_dict(), "deberta.embeddings.position_embeddings.weight": torch.randn(64, H),
              "lm_predictions.lm_head.dense.weight": torch.randn(H, H), "lm_predictions.lm_head.bias": torch.randn(100)}
