@@ -53,17 +53,23 @@ def class_name(ckpt: Checkpoint, head: str | None, framework: str) -> str:
     return ("TF" if framework == "tf" else "") + prefix + STEM_OF_HEAD[head]
 
 
-def target_state(ckpt: Checkpoint, head: str | None, strict: bool = True) -> dict[str, np.ndarray]:
-    """The tensors the destination class holds, keyed as its state dict, with the drops reported."""
-    config = ckpt.config
+def destination_match(ckpt: Checkpoint, head: str | None, config=None):
+    """(weight spec, KeyMatch) of the source tensors against the destination class built from `config`
+    (default: the checkpoint's; a masked-LM head takes the layout the source holds, set on `config`)."""
+    config = ckpt.config if config is None else config
     if head == "masked_lm":
         layout = checkpoint_mlm_layout(ckpt.state)
         if layout is not None:
             config.legacy = layout == "legacy"
-    if head == "multiple_choice" and config.family == "v1":
-        raise ValueError("DeBERTa v1 has no multiple-choice class (as in the reference)")
     spec = model_weights(config, head)
-    match = match_keys(ckpt.state.keys(), spec.keys(), uses_position_table=uses_position_table(config, head))
+    return spec, match_keys(ckpt.state.keys(), spec.keys(), uses_position_table=uses_position_table(config, head))
+
+
+def target_state(ckpt: Checkpoint, head: str | None, strict: bool = True) -> dict[str, np.ndarray]:
+    """The tensors the destination class holds, keyed as its state dict, with the drops reported."""
+    if head == "multiple_choice" and ckpt.config.family == "v1":
+        raise ValueError("DeBERTa v1 has no multiple-choice class (as in the reference)")
+    spec, match = destination_match(ckpt, head)
     for key in match.ignored:
         ckpt.report.add("dropped", f"{key} (never used by the model, as in the reference)")
     if match.unexplained:

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deberta_core.weight_names import checkpoint_mlm_layout, match_keys, model_weights, uses_position_table
-
-from .convert import STEM_OF_HEAD
+from .convert import STEM_OF_HEAD, destination_match
 from .sources import Checkpoint
 
 
@@ -76,13 +74,7 @@ def unaccounted_tensors(ckpt: Checkpoint, head: str | None) -> list[str]:
     """Source tensors that the destination neither holds nor leaves out on purpose (another head, the
     pre-training parts, what the reference ignores). Any such tensor means the config was misread:
     comparing outputs cannot show it, since both sides are built from that same config."""
-    config = ckpt.config.copy()
-    layout = checkpoint_mlm_layout(ckpt.state) if head == "masked_lm" else None
-    if layout is not None:
-        config.legacy = layout == "legacy"
-    match = match_keys(ckpt.state.keys(), model_weights(config, head).keys(),
-                       uses_position_table=uses_position_table(config, head))
-    return match.unexplained
+    return destination_match(ckpt, head, config=ckpt.config.copy())[1].unexplained
 
 
 def verify(ckpt: Checkpoint, head: str | None, state: dict, dst_dir, to: str,

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .checkpoint import read_torch_pickle, tensors_to_numpy
+from .checkpoint import PT_WEIGHTS, read_torch_pickle, tensors_to_numpy
 from .config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig, DebertaConfig, DebertaV2Config
 from .io import read_json_object
 
 RELEASE_WEIGHTS = "pytorch.model.bin"
-CACHE_WEIGHTS = "pytorch_model.bin"
+CACHE_WEIGHTS = PT_WEIGHTS  # the original download cache names its weights as Hugging Face does
 ORIGINAL_CONFIGS = ("model_config.json", CONFIG_NAME, "bert_config.json")
 EMBEDDED_CONFIG = "config"
 
