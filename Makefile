@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 	# what it imports is in the test extra.
 	$(PIP) install -q --no-deps DeBERTa==0.1.12
 	# seqeval (the entity-F1 oracle of tests/tasks) ships only a source archive whose isolated build can
-	# fail; build it with the venv's own setuptools.
-	$(PIP) install -q setuptools wheel
+	# fail, and whose version comes from setuptools_scm; build it with the venv's own tools.
+	$(PIP) install -q setuptools wheel setuptools_scm
 	$(PIP) install -q --no-build-isolation seqeval==1.2.2
 	touch $(STAMP)
 
