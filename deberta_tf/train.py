@@ -10,11 +10,16 @@ all-reduce (Keras' ``global_clipnorm`` clips each replica's part). ``--devices N
 ``tf.distribute.MirroredStrategy``: over N GPUs, or without GPUs over N logical CPU devices, which
 must be created before TensorFlow initialises (:func:`setup` does it first thing).
 
-Only the TensorFlow backend of Keras is supported: the step uses tf.GradientTape and tf.distribute.
+On Keras' JAX backend (``KERAS_BACKEND=jax``) the same step is a pure function of the variables' values
+(``stateless_call`` under ``jax.value_and_grad``, ``optimizer.stateless_apply``) compiled by ``jax.jit``,
+and ``--devices N`` > 1 sets ``keras.distribution.DataParallel`` over N JAX devices: the weights are
+replicated, every micro-batch is sharded along its rows, and XLA inserts the all-reduce. Without
+accelerators the N devices are host devices (``jax_num_cpu_devices``, set before JAX starts).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,22 +33,28 @@ STATE_FILE = "keras_state.npz"
 OUTPUT_NAMES = ("logits", "start_logits", "end_logits")
 
 
+BACKENDS = ("tensorflow", "jax")
+
+
 @dataclass
 class Distributed:
     rank: int
     world_size: int  # replicas in sync
-    strategy: object
+    strategy: object  # tf.distribute strategy, or keras.distribution.DataParallel (None: one JAX device)
     devices: list
 
 
 def setup(args) -> Distributed:
-    """Create the logical CPU devices (when asked for, before TensorFlow initialises) and the strategy."""
+    """Create the devices (when asked for, before the backend initialises) and the strategy/distribution."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
-    if keras.backend.backend() != "tensorflow":
-        raise ValueError(f"--framework tf trains with the TensorFlow backend of Keras (tf.distribute); this process "
-                         f"runs Keras on {keras.backend.backend()!r}, which deberta-train does not support")
+    backend = keras.backend.backend()
+    if backend not in BACKENDS:
+        raise ValueError(f"--framework tf trains on Keras' TensorFlow or JAX backend; this process runs Keras on "
+                         f"{backend!r}")
+    if backend == "jax":
+        return _setup_jax(args)
     import tensorflow as tf
 
     if args.threads is not None:
@@ -74,6 +85,26 @@ def setup(args) -> Distributed:
     return Distributed(0, n, strategy, devices)
 
 
+def _setup_jax(args) -> Distributed:
+    import jax
+    import keras
+
+    n = args.devices
+    if n > 1:
+        try:  # host devices, used only where JAX finds no accelerator
+            jax.config.update("jax_num_cpu_devices", max(n, jax.config.jax_num_cpu_devices))
+        except RuntimeError:
+            pass  # JAX already started: usable if it already has enough devices
+    available = jax.devices()
+    if n > len(available):
+        raise ValueError(f"--devices {n}, but JAX sees {len(available)} {available[0].platform} device(s) (it "
+                         f"started before deberta-train could ask for more: run it in a fresh process)")
+    devices = available[:n]
+    distribution = keras.distribution.DataParallel(devices=devices) if n > 1 else None
+    keras.distribution.set_distribution(distribution)
+    return Distributed(0, n, distribution, [str(d) for d in devices])
+
+
 class Backend:
     """Model, AdamW and the replicated step, in one process."""
 
@@ -81,20 +112,22 @@ class Backend:
 
     def __init__(self, args, spec, dist: Distributed):
         import keras
-        import tensorflow as tf
 
         from deberta_core.pipelines.loading import model_class
         from deberta_core.tf_names import tf_weights
 
-        self.tf, self.keras = tf, keras
+        self.keras = keras
         self.args, self.dist = args, dist
-        self.strategy = dist.strategy
         self.replicas = dist.world_size
+        self.jax = keras.backend.backend() == "jax"
         keras.utils.set_random_seed(args.seed)
         self._policy = keras.mixed_precision.dtype_policy().name
         if args.bf16:
             keras.mixed_precision.set_global_policy("mixed_bfloat16")
-        with self.strategy.scope():
+        # MirroredStrategy places the variables when they are made in its scope; DataParallel (JAX) is
+        # global, set by setup.
+        scope = contextlib.nullcontext() if self.jax else dist.strategy.scope()
+        with scope:
             cls = model_class(spec.config, spec.head, "tf")
             model = cls(spec.config) if spec.source is None else cls.from_pretrained(spec.source, **spec.overrides)
             self.model = model
@@ -106,63 +139,16 @@ class Backend:
                                                     beta_1=BETAS[0], beta_2=BETAS[1], epsilon=EPSILON)
             self.optimizer.exclude_from_weight_decay(var_list=no_decay)
             self.optimizer.build(self.variables)
-        self._step = tf.function(self._distributed_step, reduce_retracing=True)
-        self._forward = tf.function(self._predict, reduce_retracing=True)
-        where = (f"MirroredStrategy over {self.replicas} replicas ({', '.join(dist.devices)})" if self.replicas > 1
-                 else "1 device")
-        self.description = (f"Keras {keras.__version__} / TensorFlow {tf.__version__}, {where}"
-                            f"{', mixed_bfloat16' if args.bf16 else ''}")
-
-    # ------------------------------------------------------------------ training
-    def _replica_step(self, batches, weights):
-        tf = self.tf
-        grads, total = None, tf.constant(0.0, tf.float32)
-        for m, batch in enumerate(batches):
-            with tf.GradientTape() as tape:
-                loss = tf.cast(self.model(batch, training=True).loss, tf.float32) * weights[m]
-            step_grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)]
-            grads = step_grads if grads is None else [a + b for a, b in zip(grads, step_grads)]
-            total += loss
-        context = tf.distribute.get_replica_context()
-        if self.replicas > 1:
-            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-        if self.args.max_grad_norm > 0:
-            grads, _ = tf.clip_by_global_norm(grads, self.args.max_grad_norm)
-        if self.replicas > 1:
-            # apply_gradients sums the replicas' gradients again; each holds the full sum now
-            grads = [g / self.replicas for g in grads]
-        self.optimizer.apply_gradients(zip(grads, self.variables))
-        return total
-
-    def _distributed_step(self, inputs):
-        per_replica = self.strategy.run(self._replica_step, args=inputs)
-        return self.strategy.reduce(self.tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+        self._step = _JaxStep(self) if self.jax else _TensorFlowStep(self)
+        precision = ", mixed_bfloat16" if args.bf16 else ""
+        self.description = f"Keras {keras.__version__} / {self._step.description}{precision}"
 
     def train_step(self, batches, weights, lr: float, step: int) -> float:
-        tf = self.tf
         self.optimizer.learning_rate = lr
-        n = self.replicas
-        if n == 1:
-            inputs = (tuple({k: tf.constant(v) for k, v in b.items()} for b in batches),
-                      tf.constant([w[0] for w in weights], tf.float32))
-        else:
-            def replica_values(context):
-                r = context.replica_id_in_sync_group
-                return (tuple({k: tf.constant(v) for k, v in shard(b, r, n).items()} for b in batches),
-                        tf.constant([w[r] for w in weights], tf.float32))
-
-            inputs = self.strategy.experimental_distribute_values_from_function(replica_values)
-        return float(self._step(inputs))
-
-    # ------------------------------------------------------------------ evaluation
-    def _predict(self, inputs):
-        outputs = self.model(inputs, training=False)
-        return {name: self.tf.cast(getattr(outputs, name), self.tf.float32) for name in OUTPUT_NAMES
-                if getattr(outputs, name, None) is not None}
+        return self._step.train(batches, weights)
 
     def predict(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        outputs = self._forward({k: self.tf.constant(v) for k, v in batch.items()})
-        return {k: v.numpy() for k, v in outputs.items()}
+        return self._step.predict(batch)
 
     # ------------------------------------------------------------------ checkpoints
     def save_pretrained(self, directory: Path) -> None:
@@ -201,6 +187,145 @@ class Backend:
 
     def close(self) -> None:
         self.keras.mixed_precision.set_global_policy(self._policy)
+        if self.jax:
+            self.keras.distribution.set_distribution(None)
+
+
+def _float32_outputs(outputs, cast) -> dict:
+    return {name: cast(getattr(outputs, name)) for name in OUTPUT_NAMES if getattr(outputs, name, None) is not None}
+
+
+class _TensorFlowStep:
+    """The step on TensorFlow: ``strategy.run`` of one replica's accumulate / all-reduce / clip / apply."""
+
+    def __init__(self, owner: Backend):
+        import tensorflow as tf
+
+        self.tf, self.owner = tf, owner
+        self.model, self.variables, self.optimizer = owner.model, owner.variables, owner.optimizer
+        self.strategy, self.replicas, self.max_grad_norm = owner.dist.strategy, owner.replicas, owner.args.max_grad_norm
+        self._step = tf.function(self._distributed_step, reduce_retracing=True)
+        self._forward = tf.function(self._predict, reduce_retracing=True)
+        where = (f"MirroredStrategy over {self.replicas} replicas ({', '.join(owner.dist.devices)})"
+                 if self.replicas > 1 else "1 device")
+        self.description = f"TensorFlow {tf.__version__}, {where}"
+
+    def _replica_step(self, batches, weights):
+        tf = self.tf
+        grads, total = None, tf.constant(0.0, tf.float32)
+        for m, batch in enumerate(batches):
+            with tf.GradientTape() as tape:
+                loss = tf.cast(self.model(batch, training=True).loss, tf.float32) * weights[m]
+            step_grads = [tf.convert_to_tensor(g) for g in tape.gradient(loss, self.variables)]
+            grads = step_grads if grads is None else [a + b for a, b in zip(grads, step_grads)]
+            total += loss
+        context = tf.distribute.get_replica_context()
+        if self.replicas > 1:
+            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        if self.max_grad_norm > 0:
+            grads, _ = tf.clip_by_global_norm(grads, self.max_grad_norm)
+        if self.replicas > 1:
+            # apply_gradients sums the replicas' gradients again; each holds the full sum now
+            grads = [g / self.replicas for g in grads]
+        self.optimizer.apply_gradients(zip(grads, self.variables))
+        return total
+
+    def _distributed_step(self, inputs):
+        per_replica = self.strategy.run(self._replica_step, args=inputs)
+        return self.strategy.reduce(self.tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    def train(self, batches, weights) -> float:
+        tf, n = self.tf, self.replicas
+        if n == 1:
+            inputs = (tuple({k: tf.constant(v) for k, v in b.items()} for b in batches),
+                      tf.constant([w[0] for w in weights], tf.float32))
+        else:
+            def replica_values(context):
+                r = context.replica_id_in_sync_group
+                return (tuple({k: tf.constant(v) for k, v in shard(b, r, n).items()} for b in batches),
+                        tf.constant([w[r] for w in weights], tf.float32))
+
+            inputs = self.strategy.experimental_distribute_values_from_function(replica_values)
+        return float(self._step(inputs))
+
+    def _predict(self, inputs):
+        return _float32_outputs(self.model(inputs, training=False), lambda x: self.tf.cast(x, self.tf.float32))
+
+    def predict(self, batch):
+        outputs = self._forward({k: self.tf.constant(v) for k, v in batch.items()})
+        return {k: v.numpy() for k, v in outputs.items()}
+
+
+class _JaxStep:
+    """The step on JAX: a jitted pure function of the variables' values (what Keras' JAX ``fit`` runs),
+    over micro-batches sharded across the DataParallel devices. One computation spans every device, so a
+    micro-batch's loss is its mean over the whole micro-batch and its weight is the sum of its shards'."""
+
+    def __init__(self, owner: Backend):
+        import jax
+
+        self.jax, self.owner = jax, owner
+        self.model, self.variables, self.optimizer = owner.model, owner.variables, owner.optimizer
+        self.max_grad_norm = owner.args.max_grad_norm
+        self.distribution = owner.dist.strategy
+        self._step = jax.jit(self._pure_step)
+        self._forward = jax.jit(self._pure_predict)
+        where = (f"DataParallel over {owner.replicas} devices ({', '.join(owner.dist.devices)})"
+                 if owner.replicas > 1 else f"1 device ({owner.dist.devices[0]})")
+        self.description = f"JAX {jax.__version__}, {where}"
+
+    def _values(self):
+        model = self.model
+        return ([v.value for v in model.trainable_variables], [v.value for v in model.non_trainable_variables],
+                [v.value for v in self.optimizer.variables])
+
+    def _pure_step(self, trainable, non_trainable, optimizer_values, batches, weights):
+        jnp = self.jax.numpy
+
+        def loss_of(trainable, non_trainable, batch, weight):
+            outputs, non_trainable = self.model.stateless_call(trainable, non_trainable, batch, training=True)
+            return outputs.loss.astype("float32") * weight, non_trainable
+
+        gradient_of = self.jax.value_and_grad(loss_of, has_aux=True)
+        grads, total = None, jnp.float32(0.0)
+        for batch, weight in zip(batches, weights):
+            (loss, non_trainable), step_grads = gradient_of(trainable, non_trainable, batch, weight)
+            grads = step_grads if grads is None else [a + b for a, b in zip(grads, step_grads)]
+            total += loss
+        if self.max_grad_norm > 0:  # as tf.clip_by_global_norm
+            norm = jnp.sqrt(sum(jnp.sum(jnp.square(g.astype("float32"))) for g in grads))
+            scale = self.max_grad_norm / jnp.maximum(norm, self.max_grad_norm)
+            grads = [(g * scale).astype(g.dtype) for g in grads]
+        trainable, optimizer_values = self.optimizer.stateless_apply(optimizer_values, grads, trainable)
+        return total, trainable, non_trainable, optimizer_values
+
+    def _put(self, batch: dict[str, np.ndarray]) -> dict:
+        """The batch on the devices: rows sharded over DataParallel's mesh (replicated with one device)."""
+        if self.distribution is None:
+            return {k: self.jax.numpy.asarray(v) for k, v in batch.items()}
+        from keras.distribution import distribute_tensor
+
+        return {k: distribute_tensor(v, self.distribution.get_data_layout(v.shape)) for k, v in batch.items()}
+
+    def train(self, batches, weights) -> float:
+        inputs = [self._put(b) for b in batches]
+        weights = [np.float32(sum(w)) for w in weights]
+        total, trainable, non_trainable, optimizer_values = self._step(*self._values(), inputs, weights)
+        for variables, values in ((self.model.trainable_variables, trainable),
+                                  (self.model.non_trainable_variables, non_trainable),
+                                  (self.optimizer.variables, optimizer_values)):
+            for variable, value in zip(variables, values):
+                variable.assign(value)
+        return float(total)
+
+    def _pure_predict(self, trainable, non_trainable, batch):
+        outputs, _ = self.model.stateless_call(trainable, non_trainable, batch, training=False)
+        return _float32_outputs(outputs, lambda x: x.astype("float32"))
+
+    def predict(self, batch):
+        trainable, non_trainable, _ = self._values()
+        outputs = self._forward(trainable, non_trainable, self._put(batch))
+        return {k: np.asarray(v) for k, v in outputs.items()}
 
 
 __all__ = ["Backend", "Distributed", "setup"]

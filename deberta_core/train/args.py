@@ -16,7 +16,8 @@ Reads the data with deberta_core.tasks, trains with AdamW (no decay on biases an
 warm-up + linear/cosine/constant schedule, evaluates with the task's metric, and writes OUTPUT/best and
 OUTPUT/last (Hugging Face layout + tokenizer files; either framework loads either), OUTPUT/metrics.json
 and OUTPUT/curves.png. PyTorch scales out with `torchrun --nproc_per_node N -m deberta_core.train ...`
-(DDP), Keras with --devices N (tf.distribute.MirroredStrategy).
+(DDP), Keras with --devices N (tf.distribute.MirroredStrategy; with KERAS_BACKEND=jax,
+keras.distribution.DataParallel).
 """
 
 # Arguments a resumed run must repeat unchanged (they decide the data, the model or the optimizer).
@@ -83,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("hardware")
     g.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                    help="pt: where to train (auto: CUDA when available)")
-    g.add_argument("--devices", type=int, default=1, help="tf: replicas for MirroredStrategy (GPUs, or logical "
-                                                         "CPU devices when there is no GPU) (1)")
+    g.add_argument("--devices", type=int, default=1, help="tf: replicas for MirroredStrategy, or devices for "
+                   "DataParallel under KERAS_BACKEND=jax (GPUs, or CPU devices when there is no GPU) (1)")
     g.add_argument("--threads", type=int, help="CPU threads per process for the framework's ops")
     return p
 
@@ -172,9 +173,9 @@ def check_args(args: argparse.Namespace) -> argparse.Namespace:
     if args.framework == "pt" and args.devices != 1:
         _fail("--devices is for --framework tf; PyTorch scales out with torchrun --nproc_per_node N")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if args.framework == "tf" and backend != "tensorflow":
-        _fail(f"--framework tf trains with the TensorFlow backend of Keras (tf.distribute); KERAS_BACKEND={backend} "
-              "is not supported by deberta-train (unset it or set it to tensorflow)")
+    if args.framework == "tf" and backend not in ("tensorflow", "jax"):
+        _fail(f"--framework tf trains on Keras' TensorFlow backend (tf.distribute) or its JAX backend "
+              f"(keras.distribution); KERAS_BACKEND={backend} is not supported by deberta-train")
     if args.framework == "tf" and args.device != "auto":
         _fail("--device is for --framework pt; Keras places replicas with --devices N")
     if args.resume and args.overwrite:

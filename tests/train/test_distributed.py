@@ -47,3 +47,30 @@ def test_mirrored_strategy_two_devices_equal_one(tmp_path):
     assert max(abs(a - b) for a, b in zip(losses(tmp_path / "two"), losses(tmp_path / "one"))) < 1e-5
     assert max_difference(weights(tmp_path / "two" / "last"), weights(tmp_path / "one" / "last")) < 1e-5
     assert json.loads((tmp_path / "two" / "last" / "trainer_state.json").read_text())["step"] == 4
+
+
+def test_jax_data_parallel_equals_one_device_and_tensorflow(tmp_path):
+    """KERAS_BACKEND=jax: DataParallel over 2 host devices equals 1 device, and both equal the
+    TensorFlow backend from the same starting checkpoint (a PyTorch run's, so it also crosses over)."""
+    config = tiny_config(tmp_path)
+    start = tmp_path / "start"
+    assert run_main(train_argv("ner", "pt", config, start, **{**OPTIONS, "max_steps": 1, "eval_every": 1})) == 0
+    common = {**OPTIONS, "model": str(start / "last")}
+    two = train_argv("ner", "tf", None, tmp_path / "two", devices=2, **common)
+    one = train_argv("ner", "tf", None, tmp_path / "one", **common)
+    script = textwrap.dedent(f"""
+        import keras
+        assert keras.config.backend() == "jax"
+        from deberta_core.train import main
+        assert main({two!r}) == 0  # asks JAX for 2 host devices before it starts
+        assert main({one!r}) == 0
+    """)
+    run_subprocess([sys.executable, "-c", script], env={"KERAS_BACKEND": "jax"})
+    assert run_main(train_argv("ner", "tf", None, tmp_path / "tf", **common)) == 0
+    report = metrics(tmp_path / "two")
+    assert report["world_size"] == 2 and "DataParallel over 2 devices" in report["backend"]
+    assert "JAX" in metrics(tmp_path / "one")["backend"] and "TensorFlow" in metrics(tmp_path / "tf")["backend"]
+    for other in ("one", "tf"):
+        assert max(abs(a - b) for a, b in zip(losses(tmp_path / "two"), losses(tmp_path / other))) < 1e-5, other
+        assert max_difference(weights(tmp_path / "two" / "last"), weights(tmp_path / other / "last")) < 1e-5, other
+    assert max_difference(weights(start / "last"), weights(tmp_path / "two" / "last")) > 1e-3  # it trained
