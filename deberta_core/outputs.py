@@ -126,7 +126,8 @@ class ReplacedTokenDetectionOutput(ModelOutput):
 class RTDPretrainingOutput(ModelOutput):
     """One generator + discriminator step: loss = mlm_loss + rtd_lambda * rtd_loss (deberta_core.pretraining).
 
-    generator_logits (B, T, V); replaced_input_ids (B, T), the discriminator's input; rtd_labels (B, T)
+    generator_logits (N, V) at the N targets (labels != -100, row-major: the generator's head projects
+    only them, as the original's does); replaced_input_ids (B, T), the discriminator's input; rtd_labels (B, T)
     of 0/1; discriminator_logits (B, T).
     """
 

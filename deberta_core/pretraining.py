@@ -12,9 +12,11 @@ What the original microsoft/DeBERTa code does, and where this module follows or 
 * Generator: a masked LM (with the EMD) on the masked input; MLM loss = cross-entropy averaged over the
   masked positions (0 when there are none).
 * Sampling: one token per masked position from softmax(logits / temperature), temperature 1, drawn
-  with torch.multinomial (no Gumbel noise on top, no top-k). Here the same distribution is drawn by the
-  Gumbel-max trick, argmax(logits / temperature - log(-log(u))) for u ~ U(0, 1), so the noise u can be
-  given and both frameworks draw the same tokens from the same u.
+  with torch.multinomial (no Gumbel noise on top, no top-k). Given noise u ~ U(0, 1) (N, V), the same
+  distribution is drawn by the Gumbel-max trick, argmax(logits / temperature - log(-log(u))), so both
+  frameworks draw the same tokens from the same u (the tests); without it the models draw by the
+  inverse CDF (sample_by_cdf: one uniform per row, the first index whose cumulative probability
+  exceeds it), the same distribution at one exp per logit instead of two logs and a uniform each.
 * Discriminator input: the original tokens, with every masked position replaced by its sample (so
   the 80/10/10 split of the masking only shapes the generator's input). Label 1 ("replaced") where a
   position was masked and its sample differs from the original token: a sample equal to the original
@@ -201,6 +203,16 @@ def sample_tokens(logits, uniform, temperature: float = SAMPLING_TEMPERATURE) ->
     """One draw per position from softmax(logits / temperature): argmax(logits / temperature + Gumbel(u)).
     logits (..., V), uniform (..., V) in (0, 1). Returns int64 (...)."""
     return np.argmax(np.asarray(logits, dtype=np.float64) / temperature + gumbel_noise(uniform), axis=-1)
+
+
+def sample_by_cdf(logits, uniform_rows, temperature: float = SAMPLING_TEMPERATURE) -> np.ndarray:
+    """One draw per row of logits (..., V) by the inverse CDF: the number of cumulative probabilities
+    <= u * total for u (...) in [0, 1) (the models' draw when no Gumbel noise is given). int64 (...)."""
+    z = np.asarray(logits, dtype=np.float64) / temperature
+    p = np.exp(z - z.max(axis=-1, keepdims=True))
+    cdf = np.cumsum(p / p.sum(axis=-1, keepdims=True), axis=-1)
+    u = np.asarray(uniform_rows, dtype=np.float64)[..., None] * cdf[..., -1:]
+    return np.minimum((cdf <= u).sum(axis=-1), cdf.shape[-1] - 1).astype(np.int64)
 
 
 def replace_masked(input_ids, labels, samples) -> np.ndarray:

@@ -176,19 +176,32 @@ class _MaskedLM(_TaskModel):
         With config.use_emd the head reads the enhanced mask decoder's output (deberta_tf/emd.py), as
         the original pre-training computed it; hidden_states and attentions are the encoder's.
         """
-        emd = self.config.use_emd
-        last, hidden_states, attentions = self._encode(
+        states, hidden_states, attentions = self.decoder_states(
             input_ids, training, attention_mask=attention_mask, token_type_ids=token_type_ids,
             position_ids=position_ids, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-            output_hidden_states=True if emd else output_hidden_states)
-        if emd:
-            last = enhanced_mask_decoder(self.deberta, hidden_states[-2], attention_mask, position_ids, training)
-            if not resolve_output_flags(self.config, output_hidden_states=output_hidden_states)[1]:
-                hidden_states = None
-        head = self.cls if self.config.legacy else self.lm_predictions
-        logits = head(last, self.deberta.embeddings.word_embeddings.weight)
+            output_hidden_states=output_hidden_states)
+        logits = self.project(states)
         loss = token_loss(logits, labels) if labels is not None else None
         return self._package_output(MaskedLMOutput(loss, logits, hidden_states, attentions), return_dict)
+
+    def decoder_states(self, input_ids, training, attention_mask=None, position_ids=None,
+                       output_hidden_states=None, **kwargs):
+        """(the states the head reads (B, T, C), hidden_states, attentions): the last layer's, or with
+        config.use_emd the enhanced mask decoder's. Pre-training projects only the targets' rows."""
+        emd = self.config.use_emd
+        states, hidden_states, attentions = self._encode(
+            input_ids, training, attention_mask=attention_mask, position_ids=position_ids,
+            output_hidden_states=True if emd else output_hidden_states, **kwargs)
+        if emd:
+            states = enhanced_mask_decoder(self.deberta, hidden_states[-2], attention_mask, position_ids, training)
+            if not resolve_output_flags(self.config, output_hidden_states=output_hidden_states)[1]:
+                hidden_states = None
+        return states, hidden_states, attentions
+
+    def project(self, states):
+        """Vocabulary logits (..., V) of decoder states (..., C): the head is position-wise."""
+        head = self.cls if self.config.legacy else self.lm_predictions
+        return head(states, self.deberta.embeddings.word_embeddings.weight)
 
     def _labels_loss(self, outputs, labels):
         return token_loss(outputs.logits, labels)

@@ -82,11 +82,14 @@ def masked_lm_loss(logits, labels):
 
 
 def sample_tokens(logits, temperature: float = rules.SAMPLING_TEMPERATURE, uniform=None, seed=None):
-    """One token per position from softmax(logits / temperature), by the Gumbel-max trick on uniform
-    noise (B, T, V) (drawn here with `seed` when None; deberta_core.pretraining.sample_tokens). int (B, T)."""
+    """One token per row of logits (..., V) from softmax(logits / temperature), by the Gumbel-max trick
+    on uniform noise of the same shape (deberta_core.pretraining.sample_tokens), or without noise by
+    the inverse CDF with `seed` (deberta_core.pretraining.sample_by_cdf). int (...)."""
     logits = ops.cast(ops.stop_gradient(logits), "float32")
-    if uniform is None:
-        uniform = keras.random.uniform(ops.shape(logits), seed=seed)
+    if uniform is None:  # the same distribution by its inverse CDF: one uniform per row, not per logit
+        cdf = ops.cumsum(ops.softmax(logits / temperature, axis=-1), axis=-1)
+        u = keras.random.uniform(ops.shape(cdf)[:-1] + (1,), seed=seed) * cdf[..., -1:]
+        return ops.minimum(ops.sum(ops.cast(cdf <= u, "int32"), axis=-1), ops.shape(cdf)[-1] - 1)
     tiny, below_one = float(np.finfo(np.float32).tiny), 1.0 - float(np.finfo(np.float32).epsneg)
     u = ops.clip(ops.cast(uniform, "float32"), tiny, below_one)  # (0, 1), as numpy's
     return ops.argmax(logits / temperature - ops.log(-ops.log(u)), axis=-1)
@@ -208,26 +211,48 @@ class TFDebertaV2ForRTDPretraining(keras.Model):
         """One step of the joint objective.
 
         input_ids (B, T): the masked ids (deberta_core.pretraining.mask_tokens); labels (B, T): the
-        original id at each target, -100 elsewhere. sampling_noise: uniform (B, T, V) in (0, 1) for the
+        original id at each target, -100 elsewhere (or a dict holding input_ids, attention_mask, labels).
+        The generator's head projects only the N targets' rows (row-major), as the original gathers them:
+        generator_logits is (N, V). sampling_noise: uniform (N, V) or (B, T, V) in (0, 1) for the
         generator samples (drawn from the seed generator when None). Returns RTDPretrainingOutput; the
         loss is mlm_loss + rtd_lambda * rtd_loss, and under "gdes" the RTD term sends no gradient to the
         generator (its samples and the shared table are stopped).
         """
+        if isinstance(input_ids, dict):  # Keras' dict-of-inputs convention (fit, deberta-train)
+            inputs = dict(input_ids)
+            input_ids = inputs.pop("input_ids")
+            attention_mask = inputs.pop("attention_mask", attention_mask)
+            labels = inputs.pop("labels", labels)
+            token_type_ids = inputs.pop("token_type_ids", token_type_ids)
+            position_ids = inputs.pop("position_ids", position_ids)
+            if inputs:
+                raise ValueError(f"unexpected inputs {sorted(inputs)}")
         if labels is None:
             raise ValueError("RTD pre-training needs labels: the original ids at the masked positions, -100 elsewhere")
         input_ids = ops.convert_to_tensor(input_ids)
         labels = ops.cast(labels, input_ids.dtype)
-        generator = self.generator(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                                   position_ids=position_ids, return_dict=True, training=training)
-        mlm = masked_lm_loss(generator.logits, labels)
-        samples = sample_tokens(generator.logits, self.temperature, sampling_noise, seed=self.seed_generator)
+        states, _, _ = self.generator.decoder_states(input_ids, training, attention_mask=attention_mask,
+                                                     token_type_ids=token_type_ids, position_ids=position_ids)
         targets = labels != IGNORE_INDEX
-        replaced = ops.stop_gradient(ops.where(targets, ops.cast(samples, input_ids.dtype), input_ids))
+        flat_targets = ops.reshape(targets, (-1,))
+        # the targets' rows only (a dynamic count: TensorFlow graphs allow it, jax.jit does not)
+        positions = ops.nonzero(flat_targets)[0]
+        width = ops.shape(states)[-1]
+        generator_logits = self.generator.project(ops.take(ops.reshape(states, (-1, width)), positions, axis=0))
+        target_ids = ops.take(ops.reshape(labels, (-1,)), positions, axis=0)
+        mlm = masked_lm_loss(generator_logits, target_ids)
+        noise = sampling_noise
+        if noise is not None and len(ops.shape(noise)) == 3:
+            noise = ops.take(ops.reshape(noise, (-1, ops.shape(noise)[-1])), positions, axis=0)
+        samples = ops.cast(sample_tokens(generator_logits, self.temperature, noise, seed=self.seed_generator),
+                           input_ids.dtype)
+        flat = ops.scatter(positions[:, None], samples, ops.shape(flat_targets))
+        replaced = ops.stop_gradient(ops.where(targets, ops.reshape(flat, ops.shape(input_ids)), input_ids))
         rtd_labels = ops.cast(ops.logical_and(targets, replaced != labels), "float32")
         discriminator = self.discriminator(replaced, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                            position_ids=position_ids, return_dict=True, training=training)
         rtd = replaced_token_loss(discriminator.logits, rtd_labels, attention_mask)
-        result = RTDPretrainingOutput(mlm + self.rtd_lambda * rtd, mlm, rtd, generator.logits, discriminator.logits,
+        result = RTDPretrainingOutput(mlm + self.rtd_lambda * rtd, mlm, rtd, generator_logits, discriminator.logits,
                                       replaced, rtd_labels)
         return result if resolve_output_flags(self.discriminator.config, return_dict=return_dict)[2] \
             else result.to_tuple()

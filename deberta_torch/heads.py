@@ -181,21 +181,33 @@ class _MaskedLM(_TaskModel):
         With config.use_emd the head reads the enhanced mask decoder's output (deberta_torch/emd.py), as
         the original pre-training computed it; hidden_states and attentions are the encoder's.
         """
-        emd = self.config.use_emd
-        out = self._encode(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                           position_ids=position_ids, inputs_embeds=inputs_embeds,
-                           output_attentions=output_attentions,
-                           output_hidden_states=True if emd else output_hidden_states)
-        sequence_output = out.last_hidden_state
-        if emd:
-            sequence_output = enhanced_mask_decoder(self.deberta, out.hidden_states[-2], attention_mask, position_ids)
-            if not resolve_output_flags(self.config, output_hidden_states=output_hidden_states)[1]:
-                out.hidden_states = None
-        head = self.cls if self.config.legacy else self.lm_predictions
-        logits = head(sequence_output, self.deberta.embeddings.word_embeddings.weight)
+        sequence_output, out = self.decoder_states(
+            input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids, position_ids=position_ids,
+            inputs_embeds=inputs_embeds, output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states)
+        logits = self.project(sequence_output)
         loss = token_loss(logits, labels) if labels is not None else None
         result = MaskedLMOutput(loss, logits, out.hidden_states, out.attentions)
         return self._package_output(result, return_dict)
+
+    def decoder_states(self, input_ids=None, attention_mask=None, position_ids=None, output_hidden_states=None,
+                       **kwargs):
+        """(the states the head reads (B, T, C), the encoder's output): the last layer's, or with
+        config.use_emd the enhanced mask decoder's. Pre-training projects only the targets' rows."""
+        emd = self.config.use_emd
+        out = self._encode(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                           output_hidden_states=True if emd else output_hidden_states, **kwargs)
+        states = out.last_hidden_state
+        if emd:
+            states = enhanced_mask_decoder(self.deberta, out.hidden_states[-2], attention_mask, position_ids)
+            if not resolve_output_flags(self.config, output_hidden_states=output_hidden_states)[1]:
+                out.hidden_states = None
+        return states, out
+
+    def project(self, states):
+        """Vocabulary logits (..., V) of decoder states (..., C): the head is position-wise."""
+        head = self.cls if self.config.legacy else self.lm_predictions
+        return head(states, self.deberta.embeddings.word_embeddings.weight)
 
 
 class _SequenceClassification(_TaskModel):

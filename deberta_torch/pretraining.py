@@ -75,11 +75,14 @@ def masked_lm_loss(logits, labels):
 
 
 def sample_tokens(logits, temperature: float = rules.SAMPLING_TEMPERATURE, uniform=None):
-    """One token per position from softmax(logits / temperature), by the Gumbel-max trick on uniform
-    noise (B, T, V) (drawn here when None; deberta_core.pretraining.sample_tokens). Returns int64 (B, T)."""
+    """One token per row of logits (..., V) from softmax(logits / temperature), by the Gumbel-max trick
+    on uniform noise of the same shape (deberta_core.pretraining.sample_tokens), or without noise by
+    the inverse CDF (deberta_core.pretraining.sample_by_cdf). Returns int64 (...)."""
     logits = logits.detach().float()
-    if uniform is None:
-        uniform = torch.rand(logits.shape, device=logits.device)
+    if uniform is None:  # the same distribution by its inverse CDF: one uniform per row, not per logit
+        cdf = torch.softmax(logits / temperature, dim=-1).cumsum(-1)
+        u = torch.rand(cdf.shape[:-1] + (1,), device=cdf.device) * cdf[..., -1:]
+        return (cdf <= u).sum(-1).clamp(max=cdf.shape[-1] - 1)
     u = torch.as_tensor(uniform, dtype=torch.float32, device=logits.device)
     u = u.clamp(torch.finfo(torch.float32).tiny, 1.0 - torch.finfo(torch.float32).eps / 2)  # (0, 1), as numpy's
     return torch.argmax(logits / temperature - torch.log(-torch.log(u)), dim=-1)
@@ -170,25 +173,30 @@ class DebertaV2ForRTDPretraining(nn.Module):
         """One step of the joint objective.
 
         input_ids (B, T): the masked ids (deberta_core.pretraining.mask_tokens); labels (B, T): the
-        original id at each target, -100 elsewhere. sampling_noise: uniform (B, T, V) in (0, 1) for the
-        generator samples (drawn with torch.rand when None). Returns RTDPretrainingOutput; the loss is
-        mlm_loss + rtd_lambda * rtd_loss, and under "gdes" the RTD term sends no gradient to the
-        generator (its samples and the shared table are detached).
+        original id at each target, -100 elsewhere. The generator's head projects only the N targets'
+        rows (row-major), as the original gathers them: generator_logits is (N, V). sampling_noise:
+        uniform (N, V) or (B, T, V) in (0, 1) for the generator samples (drawn with torch.rand when None).
+        Returns RTDPretrainingOutput; the loss is mlm_loss + rtd_lambda * rtd_loss, and under "gdes" the
+        RTD term sends no gradient to the generator (its samples and the shared table are detached).
         """
         if labels is None:
             raise ValueError("RTD pre-training needs labels: the original ids at the masked positions, -100 elsewhere")
-        generator = self.generator(input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids,
-                                   position_ids=position_ids, return_dict=True)
-        mlm = masked_lm_loss(generator.logits, labels)
+        states, _ = self.generator.decoder_states(input_ids, attention_mask=attention_mask,
+                                                  token_type_ids=token_type_ids, position_ids=position_ids)
+        targets = labels != IGNORE_INDEX
+        generator_logits = self.generator.project(states[targets])
+        mlm = masked_lm_loss(generator_logits, labels[targets])
         with torch.no_grad():
-            samples = sample_tokens(generator.logits, self.temperature, sampling_noise)
-            targets = labels != IGNORE_INDEX
-            replaced = torch.where(targets, samples, input_ids)
+            noise = sampling_noise
+            if noise is not None and torch.as_tensor(noise).dim() == 3:
+                noise = torch.as_tensor(noise)[targets.to(torch.as_tensor(noise).device)]
+            replaced = input_ids.clone()
+            replaced[targets] = sample_tokens(generator_logits, self.temperature, noise).to(replaced.dtype)
             rtd_labels = (targets & (replaced != labels)).float()
         discriminator = self.discriminator(replaced, attention_mask=attention_mask, token_type_ids=token_type_ids,
                                            position_ids=position_ids, return_dict=True)
         rtd = replaced_token_loss(discriminator.logits, rtd_labels, attention_mask)
-        result = RTDPretrainingOutput(mlm + self.rtd_lambda * rtd, mlm, rtd, generator.logits, discriminator.logits,
+        result = RTDPretrainingOutput(mlm + self.rtd_lambda * rtd, mlm, rtd, generator_logits, discriminator.logits,
                                       replaced, rtd_labels)
         return result if resolve_output_flags(self.discriminator.config, return_dict=return_dict)[2] \
             else result.to_tuple()

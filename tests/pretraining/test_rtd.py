@@ -173,12 +173,19 @@ def test_a_step_follows_the_rules():
     batch = _batch()
     masked, mask, labels, noise = batch
     out = _run(model, batch)
-    samples = rules.sample_tokens(out.generator_logits.numpy(), noise)
+    targets = labels != -100
+    # the head projects only the targets' rows: the full masked LM's logits there
+    with torch.no_grad():
+        full = model.generator(torch.tensor(masked), attention_mask=torch.tensor(mask)).logits
+    assert out.generator_logits.shape == (targets.sum(), 100)
+    assert float((out.generator_logits - full[torch.tensor(targets)]).abs().max()) < 1e-5
+    samples = np.array(masked)
+    samples[targets] = rules.sample_tokens(out.generator_logits.numpy(), noise[targets])
     replaced = rules.replace_masked(masked, labels, samples)
     assert out.replaced_input_ids.tolist() == replaced.tolist()
     assert out.rtd_labels.numpy().tolist() == rules.rtd_labels(labels, replaced).tolist()
-    assert 0 < out.rtd_labels.sum() <= (labels != -100).sum()
-    assert abs(float(out.mlm_loss) - rules.mlm_loss(out.generator_logits.numpy(), labels)) < 1e-5
+    assert 0 < out.rtd_labels.sum() <= targets.sum()
+    assert abs(float(out.mlm_loss) - rules.mlm_loss(full.numpy(), labels)) < 1e-5
     assert abs(float(out.rtd_loss) - rules.rtd_loss(out.discriminator_logits.numpy(), out.rtd_labels.numpy(),
                                                     mask)) < 1e-6
     assert abs(float(out.loss) - rules.pretraining_loss(float(out.mlm_loss), float(out.rtd_loss))) < 1e-5
@@ -305,3 +312,29 @@ def test_the_discriminator_exports_for_fine_tuning(tmp_path):
         got = from_keras(out.replaced_input_ids, attention_mask=torch.tensor(mask)).last_hidden_state
     keep = torch.tensor(mask).bool()
     assert float((got[keep] - expected.last_hidden_state[keep]).abs().max()) < 1e-5
+
+
+def test_sampling_without_noise_is_the_inverse_cdf():
+    """Without sampling_noise both frameworks draw by the inverse CDF (one uniform per row): with the
+    uniforms they drew, deberta_core.pretraining.sample_by_cdf picks the same tokens, and the draws
+    follow softmax(logits)."""
+    import deberta_torch.pretraining as pt_rtd
+
+    logits = torch.tensor(np.log([[0.5, 0.3, 0.2, 1e-9]] * 4000), dtype=torch.float32)
+    torch.manual_seed(3)
+    drawn = pt_rtd.sample_tokens(logits)
+    torch.manual_seed(3)
+    uniforms = torch.rand(4000, 1)[:, 0].numpy()
+    assert drawn.tolist() == rules.sample_by_cdf(logits.numpy(), uniforms).tolist()
+    shares = np.bincount(drawn.numpy(), minlength=4) / 4000
+    assert np.abs(shares - [0.5, 0.3, 0.2, 0.0]).max() < 0.03 and shares[3] == 0
+    import keras
+
+    import deberta_tf.pretraining as tf_rtd
+
+    seed = keras.random.SeedGenerator(11)
+    state = np.asarray(seed.state.value).copy()
+    got = np.asarray(tf_rtd.sample_tokens(logits.numpy(), seed=seed))
+    seed.state.assign(state)
+    u = np.asarray(keras.random.uniform((4000, 1), seed=seed))[:, 0]
+    assert got.tolist() == rules.sample_by_cdf(logits.numpy(), u).tolist()
