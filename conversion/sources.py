@@ -21,8 +21,7 @@ from deberta_core.checkpoint import PT_INDEX, PT_WEIGHTS, SAFE_INDEX, SAFE_WEIGH
 from deberta_core.config import CONFIG_CLASSES, CONFIG_NAME, BaseDebertaConfig
 from deberta_core.io import read_json_object
 from deberta_core.original import RELEASE_WEIGHTS, describe_defaults, find_original, read_original_checkpoint
-TOKENIZER_FILES = ("spm.model", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
-                   "special_tokens_map.json", "added_tokens.json", "bpe_encoder.bin")
+from deberta_core.pipelines.loading import TOKENIZER_FILES
 
 
 @dataclass

@@ -27,10 +27,10 @@ from pathlib import Path
 import numpy as np
 
 from deberta_core.train.data import shard
-from deberta_core.train.optim import BETAS, EPSILON, uses_weight_decay
+from deberta_core.train.job import OUTPUT_NAMES, build_model
+from deberta_core.train.optim import BETAS, uses_weight_decay
 
 STATE_FILE = "keras_state.npz"
-OUTPUT_NAMES = ("logits", "start_logits", "end_logits")
 
 
 BACKENDS = ("tensorflow", "jax")
@@ -113,9 +113,6 @@ class Backend:
     def __init__(self, args, spec, dist: Distributed):
         import keras
 
-        from deberta_core.pipelines.loading import model_class
-        from deberta_core.tf_names import tf_weights
-
         self.keras = keras
         self.args, self.dist = args, dist
         self.replicas = dist.world_size
@@ -128,15 +125,11 @@ class Backend:
         # global, set by setup.
         scope = contextlib.nullcontext() if self.jax else dist.strategy.scope()
         with scope:
-            cls = model_class(spec.config, spec.head, "tf")
-            model = cls(spec.config) if spec.source is None else cls.from_pretrained(spec.source, **spec.overrides)
-            self.model = model
+            self.model = model = build_model(spec, "tf", seed=args.seed)
             self.variables = list(model.trainable_variables)
-            by_name = model._variables_by_name()
-            no_decay = [by_name[w.name] for key, w in tf_weights(spec.config, spec.head).items()
-                        if not uses_weight_decay(key)]
-            self.optimizer = keras.optimizers.AdamW(learning_rate=args.lr, weight_decay=args.weight_decay,
-                                                    beta_1=BETAS[0], beta_2=BETAS[1], epsilon=EPSILON)
+            no_decay = _no_decay_variables(model)
+            self.optimizer = _adamw_class()(learning_rate=args.lr, weight_decay=args.weight_decay,
+                                            beta_1=BETAS[0], beta_2=BETAS[1], epsilon=args.adam_epsilon)
             self.optimizer.exclude_from_weight_decay(var_list=no_decay)
             self.optimizer.build(self.variables)
         self._step = _JaxStep(self) if self.jax else _TensorFlowStep(self)
@@ -147,8 +140,9 @@ class Backend:
         self.optimizer.learning_rate = lr
         return self._step.train(batches, weights)
 
-    def predict(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return self._step.predict(batch)
+    def predict(self, batch: dict[str, np.ndarray], names=OUTPUT_NAMES) -> dict[str, np.ndarray]:
+        """The model's outputs ``names`` (those it has) on one batch, in inference mode, as float32 numpy."""
+        return self._step.predict(batch, tuple(names))
 
     # ------------------------------------------------------------------ checkpoints
     def save_pretrained(self, directory: Path) -> None:
@@ -191,8 +185,50 @@ class Backend:
             self.keras.distribution.set_distribution(None)
 
 
-def _float32_outputs(outputs, cast) -> dict:
-    return {name: cast(getattr(outputs, name)) for name in OUTPUT_NAMES if getattr(outputs, name, None) is not None}
+def _adamw_class():
+    """Keras' AdamW with PyTorch's update: epsilon is added to the bias-corrected sqrt(v), not to sqrt(v).
+
+    Keras computes lr * m_hat / (sqrt(v_hat) + epsilon / sqrt(1 - beta_2^t)): at a 128k vocabulary the
+    tied output rows get gradients near epsilon, and the two rules then move them differently (torch and
+    Keras runs of one recipe drifted 3e-3 in loss after two steps). Decoupled weight decay is Keras'
+    own, applied before the step as torch does (p *= 1 - lr * weight_decay).
+    """
+    import keras
+    from keras import ops
+
+    class AdamW(keras.optimizers.AdamW):
+        def update_step(self, gradient, variable, learning_rate):
+            dtype = variable.dtype
+            lr = ops.cast(learning_rate, dtype)
+            gradient = ops.cast(gradient, dtype)
+            step = ops.cast(self.iterations + 1, dtype)
+            beta_1, beta_2 = ops.cast(self.beta_1, dtype), ops.cast(self.beta_2, dtype)
+            m = self._momentums[self._get_variable_index(variable)]
+            v = self._velocities[self._get_variable_index(variable)]
+            self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - beta_1))
+            self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - beta_2))
+            m_hat = ops.divide(m, 1 - ops.power(beta_1, step))
+            v_hat = ops.divide(v, 1 - ops.power(beta_2, step))
+            self.assign_sub(variable, ops.divide(ops.multiply(m_hat, lr), ops.add(ops.sqrt(v_hat), self.epsilon)))
+
+    return AdamW
+
+
+def _no_decay_variables(model) -> list:
+    """The biases and LayerNorm parameters (deberta_core.train.optim.uses_weight_decay on the PyTorch
+    keys), of a task model or of both halves of the pre-training pair."""
+    from deberta_core.tf_names import tf_weights
+
+    parts = (model.generator, model.discriminator) if hasattr(model, "discriminator") else (model,)
+    out = []
+    for part in parts:
+        by_name = part._variables_by_name()
+        out += [by_name[w.name] for key, w in tf_weights(part.config, part.head).items() if not uses_weight_decay(key)]
+    return out
+
+
+def _float32_outputs(outputs, names, cast) -> dict:
+    return {name: cast(getattr(outputs, name)) for name in names if getattr(outputs, name, None) is not None}
 
 
 class _TensorFlowStep:
@@ -248,11 +284,11 @@ class _TensorFlowStep:
             inputs = self.strategy.experimental_distribute_values_from_function(replica_values)
         return float(self._step(inputs))
 
-    def _predict(self, inputs):
-        return _float32_outputs(self.model(inputs, training=False), lambda x: self.tf.cast(x, self.tf.float32))
+    def _predict(self, inputs, names):
+        return _float32_outputs(self.model(inputs, training=False), names, lambda x: self.tf.cast(x, self.tf.float32))
 
-    def predict(self, batch):
-        outputs = self._forward({k: self.tf.constant(v) for k, v in batch.items()})
+    def predict(self, batch, names):
+        outputs = self._forward({k: self.tf.constant(v) for k, v in batch.items()}, names)
         return {k: v.numpy() for k, v in outputs.items()}
 
 
@@ -269,7 +305,7 @@ class _JaxStep:
         self.max_grad_norm = owner.args.max_grad_norm
         self.distribution = owner.dist.strategy
         self._step = jax.jit(self._pure_step)
-        self._forward = jax.jit(self._pure_predict)
+        self._forward = jax.jit(self._pure_predict, static_argnums=3)
         where = (f"DataParallel over {owner.replicas} devices ({', '.join(owner.dist.devices)})"
                  if owner.replicas > 1 else f"1 device ({owner.dist.devices[0]})")
         self.description = f"JAX {jax.__version__}, {where}"
@@ -318,13 +354,13 @@ class _JaxStep:
                 variable.assign(value)
         return float(total)
 
-    def _pure_predict(self, trainable, non_trainable, batch):
+    def _pure_predict(self, trainable, non_trainable, batch, names):
         outputs, _ = self.model.stateless_call(trainable, non_trainable, batch, training=False)
-        return _float32_outputs(outputs, lambda x: x.astype("float32"))
+        return _float32_outputs(outputs, names, lambda x: x.astype("float32"))
 
-    def predict(self, batch):
+    def predict(self, batch, names):
         trainable, non_trainable, _ = self._values()
-        outputs = self._forward(trainable, non_trainable, self._put(batch))
+        outputs = self._forward(trainable, non_trainable, self._put(batch), names)
         return {k: np.asarray(v) for k, v in outputs.items()}
 
 

@@ -20,12 +20,11 @@ import numpy as np
 import torch
 import torch.distributed as torch_dist
 
-from deberta_core.pipelines.loading import model_class
 from deberta_core.train.data import shard
-from deberta_core.train.optim import BETAS, EPSILON, dropout_seed, uses_weight_decay
+from deberta_core.train.job import OUTPUT_NAMES, build_model
+from deberta_core.train.optim import BETAS, dropout_seed, uses_weight_decay
 
 STATE_FILE = "optimizer.pt"
-OUTPUT_NAMES = ("logits", "start_logits", "end_logits")
 
 
 @dataclass
@@ -65,11 +64,7 @@ class Backend:
     def __init__(self, args, spec, dist: Distributed):
         self.args, self.dist = args, dist
         torch.manual_seed(args.seed)  # the same initial weights in every process
-        cls = model_class(spec.config, spec.head, "pt")
-        if spec.source is None:
-            model = cls(spec.config)
-        else:
-            model = cls.from_pretrained(spec.source, **spec.overrides)
+        model = build_model(spec, "pt")
         self.model = model.to(dist.device).train()
         decay, no_decay = [], []
         for name, parameter in self.model.named_parameters():
@@ -78,7 +73,7 @@ class Backend:
         self.parameters = decay + no_decay
         self.optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": args.weight_decay},
                                             {"params": no_decay, "weight_decay": 0.0}],
-                                           lr=args.lr, betas=BETAS, eps=EPSILON)
+                                           lr=args.lr, betas=BETAS, eps=args.adam_epsilon)
         self.ddp = None
         if dist.world_size > 1:
             from torch.nn.parallel import DistributedDataParallel
@@ -120,14 +115,16 @@ class Backend:
             torch_dist.all_reduce(total)
         return float(total)
 
-    def predict(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def predict(self, batch: dict[str, np.ndarray], names=OUTPUT_NAMES) -> dict[str, np.ndarray]:
+        """The model's outputs ``names`` (those it has) on one batch, in eval mode, as float32 numpy."""
         self.model.eval()
         try:
             with torch.inference_mode(), self.autocast:
                 outputs = self.model(**self._tensors(batch))
         finally:
             self.model.train()
-        return {name: outputs[name].detach().float().cpu().numpy() for name in OUTPUT_NAMES if name in outputs}
+        return {name: outputs[name].detach().float().cpu().numpy() for name in names
+                if getattr(outputs, name, None) is not None}
 
     def save_pretrained(self, directory: Path) -> None:
         self.model.save_pretrained(directory)

@@ -13,9 +13,14 @@ from pathlib import Path
 
 from ..config import load_config
 
+# The files a tokenizer directory may hold (copied beside a trained or converted checkpoint).
+TOKENIZER_FILES = ("spm.model", "vocab.json", "merges.txt", "tokenizer.json", "tokenizer_config.json",
+                   "special_tokens_map.json", "added_tokens.json", "bpe_encoder.bin")
+
 FRAMEWORKS = {"pt": "deberta_torch", "tf": "deberta_tf"}
 FAMILY_PREFIX = {"deberta": "Deberta", "deberta-v2": "DebertaV2"}
 HEAD_SUFFIX = {
+    "base": "Model",
     "masked_lm": "ForMaskedLM",
     "sequence_classification": "ForSequenceClassification",
     "token_classification": "ForTokenClassification",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-# AdamW settings (the transformers Trainer defaults).
+# AdamW settings (the transformers Trainer defaults; epsilon is --adam-epsilon, 1e-8 for fine-tuning as the
+# Trainer, 1e-6 for pre-training as the original DeBERTa).
 BETAS = (0.9, 0.999)
 EPSILON = 1e-8
+PRETRAINING_EPSILON = 1e-6
 
 
 def uses_weight_decay(name: str) -> bool:
@@ -24,4 +26,4 @@ def dropout_seed(seed: int, step: int, micro: int, rank: int) -> int:
     return int(np.random.SeedSequence([seed, step, micro, rank]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-__all__ = ["BETAS", "EPSILON", "dropout_seed", "uses_weight_decay"]
+__all__ = ["BETAS", "EPSILON", "PRETRAINING_EPSILON", "dropout_seed", "uses_weight_decay"]

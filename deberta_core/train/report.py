@@ -39,9 +39,13 @@ def _moving_mean(values: np.ndarray, window: int) -> np.ndarray:
 
 
 def plot_curves(path: Path, train_log: list[dict], evals: list[dict], *, task: str, primary: str,
-                baselines: dict | None = None, title: str = "") -> None:
+                baselines: dict | None = None, title: str = "", percent: bool = True,
+                panel: list[str] | None = None) -> None:
     """Two panels against the optimizer step: the training loss (per step and a moving mean, plus the
-    eval loss at each evaluation), and the eval metrics with the trivial baseline(s) dashed."""
+    eval loss at each evaluation), and the eval metrics with the trivial baseline(s) dashed.
+
+    percent: the metrics are fractions, shown x100. panel: the metrics of the right panel (default:
+    the primary metric and the task's usual companions)."""
     try:
         import matplotlib
     except ImportError:
@@ -66,21 +70,24 @@ def plot_curves(path: Path, train_log: list[dict], evals: list[dict], *, task: s
     left.set_ylabel("loss")
     left.set_title("loss")
     left.legend(fontsize=8)
-    names = [primary] + {"classification": ["macro_f1"], "ner": ["precision", "recall"],
-                         "qa": ["exact_match"]}.get(task, [])
+    names = panel if panel is not None else [primary] + {"classification": ["macro_f1"], "ner": ["precision", "recall"],
+                                                         "qa": ["exact_match"]}.get(task, [])
     colors = ["#2ca02c", "#9467bd", "#8c564b"]
-    scale = 100.0 if task != "qa" else 1.0  # QA metrics are already percentages
+    scale = 100.0 if percent else 1.0
     for name, color in zip(names, colors):
         values = [e["metrics"].get(name) for e in evals]
         if evals and all(v is not None for v in values):
             right.plot(eval_steps, [scale * v for v in values], "o-", color=color,
                        lw=2 if name == primary else 1, label=f"eval {METRIC_LABELS.get(name, name)}")
-    for i, (baseline, values) in enumerate((baselines or {}).items()):
-        if values.get(primary) is not None:
-            right.axhline(scale * values[primary], color="#777777", ls=["--", ":"][i % 2], lw=1,
-                          label=f"{baseline}: {METRIC_LABELS.get(primary, primary)} {scale * values[primary]:.1f}")
+    lines = 0
+    for baseline, values in (baselines or {}).items():
+        for name in [primary] if panel is None else panel:
+            if values.get(name) is not None:
+                right.axhline(scale * values[name], color="#777777", ls=["--", ":"][lines % 2], lw=1,
+                              label=f"{baseline}: {METRIC_LABELS.get(name, name)} {scale * values[name]:.1f}")
+                lines += 1
     right.set_xlabel("optimizer step")
-    right.set_ylabel("%")
+    right.set_ylabel("%" if percent else "")
     right.set_title("eval metrics")
     if train_log:
         right.set_xlim(left.get_xlim())

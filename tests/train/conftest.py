@@ -46,7 +46,13 @@ def train_argv(task: str, framework: str, config: Path, output: Path, **options)
              "max-steps": 4, "lr": 1e-3, "output": str(output), "threads": 1}
     if task == "qa":
         flags.update({"max-length": 128, "doc-stride": 32})
-    flags.update({k.replace("_", "-"): v for k, v in options.items()})
+    return command_line(flags, options)
+
+
+def command_line(flags: dict, options: dict) -> list[str]:
+    """``--key value`` pairs of ``flags`` updated by ``options`` (underscores become dashes; True: a bare
+    flag; None/False: left out), then --no-progress."""
+    flags = {**flags, **{k.replace("_", "-"): v for k, v in options.items()}}
     argv = []
     for key, value in flags.items():
         if value is True:

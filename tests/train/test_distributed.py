@@ -74,3 +74,4 @@ def test_jax_data_parallel_equals_one_device_and_tensorflow(tmp_path):
         assert max(abs(a - b) for a, b in zip(losses(tmp_path / "two"), losses(tmp_path / other))) < 1e-5, other
         assert max_difference(weights(tmp_path / "two" / "last"), weights(tmp_path / other / "last")) < 1e-5, other
     assert max_difference(weights(start / "last"), weights(tmp_path / "two" / "last")) > 1e-3  # it trained
+
