@@ -31,7 +31,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m examples.demo
 
-# Pre-train a small v3 (RTD) on wikitext-2 for 5 CPU minutes, then fine-tune it and a from-scratch twin on SST-2.
+# Pre-train a small v3 (RTD) on wikitext-2 + SST-2 text for 5 CPU minutes, then fine-tune it and a from-scratch twin on 2,000 SST-2 labels.
 pretrain-demo: $(STAMP)
 	$(PY) -m examples.pretrain_demo
 

@@ -18,7 +18,7 @@ detection discriminator, embeddings shared by GDES by default).
 Lines of the text files are tokenized, concatenated and packed into blocks of --block-size tokens
 ([CLS] ... [SEP]); every step masks its blocks afresh (15% of the tokens: 80% [MASK], 10% random, 10%
 kept for mlm; all [MASK] for rtd's generator, as the original). Training, checkpoints, resume, bf16,
-torchrun / MirroredStrategy and the report are deberta-train's. OUTPUT/encoder is the best checkpoint's
+torchrun / MirroredStrategy and the report are deberta-train's. OUTPUT/encoder is the run's final
 encoder (the discriminator's for rtd) as a plain DebertaV2Model with the tokenizer, for fine-tuning with
 deberta-train --model OUTPUT/encoder.
 """

@@ -47,8 +47,7 @@ class Pretraining:
         self.name = args.objective
         rtd = args.objective == "rtd"
         tokenizer = load_tokenizer(args.tokenizer)
-        self.resume_dir = Path(args.output) / "last" if args.resume else None
-        source = self.resume_dir or (Path(args.model) if args.model else None)
+        source = Path(args.output) / "last" if args.resume else (Path(args.model) if args.model else None)
         self.source = source
         self.settings = {"embedding_sharing": args.embedding_sharing, "rtd_lambda": args.rtd_lambda} if rtd else {}
         if rtd and source is not None:
@@ -81,13 +80,15 @@ class Pretraining:
         masker = Masker.for_tokenizer(tokenizer, rule)
         self.eval = masker(eval_blocks, np.random.default_rng([args.seed, EVAL_MASKS]))
         self.plan = MaskedBlocks(self.train, masker, args.batch_size, args.grad_accum, world_size, args.seed)
-        self.primary_metric = "loss"
+        # best/ by the held-out MLM loss: the RTD loss rises as the generator improves (its samples get
+        # harder to detect), so the joint loss would pick an early, under-trained checkpoint
+        self.primary_metric = "mlm_loss"
         self.panel_metrics = ["mlm_loss", "rtd_loss"] if rtd else ["mlm_loss"]
         self.baselines = {"unigram": {"mlm_loss": unigram_loss(self.train["input_ids"], self.eval["labels"],
                                                                len(tokenizer))}}
         self.title = f"{', '.join(Path(p).name for p in args.train)} -> {Path(args.eval).name}"
 
-    def spec(self, resume_dir: Path | None) -> ModelSpec:
+    def spec(self) -> ModelSpec:
         if self.name == "rtd":
             return ModelSpec("rtd_pretraining", self.config, self.source, generator_config=self.generator_config,
                              settings=self.settings)
@@ -149,17 +150,20 @@ class Pretraining:
         copy_tokenizer(Path(self.args.tokenizer), directory)
 
     def finish(self, output: Path, backend) -> None:
-        """OUTPUT/encoder: the best checkpoint's encoder (rtd: the discriminator's, embeddings folded) as a
-        plain DebertaV2Model in the framework's layout, with the tokenizer files; written atomically."""
-        best = output / "best"
-        source = best / "discriminator" if self.name == "rtd" else best
-        framework = backend.framework
-        cls = model_class(load_config(source), "base", framework)
-        tmp = output / f".{ENCODER}.tmp"
-        shutil.rmtree(tmp, ignore_errors=True)
-        cls.from_pretrained(source).save_pretrained(tmp)
-        copy_tokenizer(Path(self.args.tokenizer), tmp)
-        swap_in(tmp, output / ENCODER)
+        export_encoder(output / "last", self.name, backend.framework, Path(self.args.tokenizer), output / ENCODER)
 
 
-__all__ = ["EVAL_OUTPUTS", "Pretraining", "generator_config_for"]
+def export_encoder(checkpoint: Path, objective: str, framework: str, tokenizer: Path, target: Path) -> Path:
+    """A run's checkpoint (rtd: its discriminator, embeddings folded) as a plain DebertaV2Model in the
+    framework's layout, with the tokenizer files: what fine-tuning starts from. Written atomically."""
+    source = checkpoint / "discriminator" if objective == "rtd" else checkpoint
+    cls = model_class(load_config(source), "base", framework)
+    tmp = target.with_name(f".{target.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    cls.from_pretrained(source).save_pretrained(tmp)
+    copy_tokenizer(tokenizer, tmp)
+    swap_in(tmp, target)
+    return target
+
+
+__all__ = ["EVAL_OUTPUTS", "Pretraining", "export_encoder", "generator_config_for"]

@@ -4,7 +4,7 @@
 the rest, with this surface:
 
 * ``program``, ``kind``, ``name``: for messages and metrics.json (``"deberta-train"``, ``"task"``, ``"ner"``);
-* ``config``, ``spec(resume_dir) -> ModelSpec``: the model the framework builds;
+* ``config``, ``spec() -> ModelSpec``: the model the framework builds (from OUTPUT/last on --resume);
 * ``plan`` (``steps_per_epoch``) and ``step_batches(step) -> (micro-batches, loss weights)``;
 * ``evaluate(predict) -> metrics``, ``primary_metric``, ``higher_is_better``, ``percent_metrics``,
   ``panel_metrics`` (the curves' right panel), ``baselines``;
@@ -114,7 +114,7 @@ class FineTuning:
         self.baselines = baselines(data)
         self.title = f"{Path(args.train).name} -> {Path(args.eval).name}"
 
-    def spec(self, resume_dir: Path | None) -> ModelSpec:
+    def spec(self) -> ModelSpec:
         return ModelSpec(self.data.head, self.config, self.source, self.overrides)
 
     def step_batches(self, step: int):

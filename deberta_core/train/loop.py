@@ -104,7 +104,7 @@ def run(args, make_job=None) -> dict:
     state["invocations"] += 1
     data_seconds = time.time() - started
 
-    backend = framework.Backend(args, job.spec(last_dir if args.resume else None), dist)
+    backend = framework.Backend(args, job.spec(), dist)
     if args.resume:
         backend.load_state(last_dir)
     start_step = state["step"]

@@ -92,8 +92,9 @@ def test_rtd_pretraining_learns_and_exports_an_encoder(tmp_path):
     assert json.loads((output / "best" / "rtd_pretraining.json").read_text())["embedding_sharing"] == "gdes"
     generator = json.loads((output / "best" / "generator" / "config.json").read_text())
     assert generator["num_hidden_layers"] == 1 and generator["use_emd"] is True  # half depth, with EMD
-    # OUTPUT/encoder: the best discriminator's encoder, a plain DebertaV2Model both frameworks fine-tune
-    encoder, discriminator = weights(output / "encoder"), weights(output / "best" / "discriminator")
+    assert report["primary_metric"] == "mlm_loss" and report["best"]["value"] == last["mlm_loss"]
+    # OUTPUT/encoder: the last discriminator's encoder, a plain DebertaV2Model both frameworks fine-tune
+    encoder, discriminator = weights(output / "encoder"), weights(output / "last" / "discriminator")
     assert set(encoder) == {k.removeprefix("deberta.") for k in discriminator if k.startswith("deberta.")}
     assert all(np.array_equal(encoder[k], discriminator["deberta." + k]) for k in encoder)
     assert (output / "encoder" / "spm.model").is_file()
