@@ -25,6 +25,8 @@ the bias masks padded keys only, and padded query rows get that uniform result, 
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -350,10 +352,17 @@ def cached(owner: torch.nn.Module, name: str, tensors, build):
     return value
 
 
+@functools.lru_cache(maxsize=None)
+def _packs_bfloat16() -> bool:
+    """Whether oneDNN's packed bfloat16 Linear runs on this CPU: it needs AVX-512 (BW, VL, DQ; ATen's
+    "AVX512" capability) and raises on AVX2-only CPUs, which then take the plain path."""
+    return torch.backends.cpu.get_cpu_capability() in ("AVX512",)
+
+
 def _packable(x: torch.Tensor, weight: torch.Tensor) -> bool:
     return (_linear_backend != "plain" and x.device.type == "cpu" and x.dtype == weight.dtype
-            and x.dtype in (torch.float32, torch.bfloat16) and not torch.is_grad_enabled()
-            and not torch.is_autocast_enabled("cpu") and not tracing()
+            and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and _packs_bfloat16()))
+            and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu") and not tracing()
             and torch.backends.mkldnn.is_available())
 
 

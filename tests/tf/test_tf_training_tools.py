@@ -58,7 +58,8 @@ def test_resize_keeps_old_logits_like_the_reference_and_torch(variant, legacy, t
     assert layer is ours.get_input_embeddings() and ours.config.vocab_size == 112
     after = _logits(ours, batch)
     assert after.shape == (*before.shape[:2], 112)
-    np.testing.assert_array_equal(after[..., :OLD_VOCAB], before)  # old tokens: identical
+    # old tokens: the same logits up to fp32 round-off (a wider projection may block its matmul differently)
+    np.testing.assert_allclose(after[..., :OLD_VOCAB], before, rtol=0, atol=1e-6)
     table = numpy(layer.weight)
     np.testing.assert_array_equal(table[:OLD_VOCAB], old_table)
     # mean_resizing: N(mean, 1e-9 * cov) of the old rows: the mean, give or take 3e-5 of the spread

@@ -237,7 +237,8 @@ def test_no_cache_in_training_or_with_autograd():
             results[impl] = (out.detach(), [p.grad.clone() for p in params])
         assert max_diff(results["sdpa"][0], results["eager"][0]) < TOL, step
         for fast_grad, eager_grad in zip(results["sdpa"][1], results["eager"][1]):
-            assert max_diff(fast_grad, eager_grad) < 1e-4, step
+            # fp32 round-off relative to the gradient's size (entries reach ~80 after the SGD step)
+            assert max_diff(fast_grad, eager_grad) < 1e-5 * (1.0 + float(eager_grad.abs().max())), step
         if step == 0:
             before = results["sdpa"][0]
             optimizer.step()  # in place: a cache keyed on stale weights would now give the old outputs
