@@ -91,6 +91,9 @@ def main(argv=None) -> int:
                                      "curve": accuracy, "train_seconds": report["timing"]["train_seconds"]}
         print(f"  {name:>12}: best accuracy {100 * max(accuracy):.1f}, last {100 * accuracy[-1]:.1f} "
               f"(curve {' '.join(f'{100 * a:.1f}' for a in accuracy)})")
+    gain = 100 * (summary["finetune"]["pre-trained"]["best_accuracy"] - summary["finetune"]["from scratch"]["best_accuracy"])
+    print(f"pre-training {'helped' if gain > 0 else 'did not help'}: {gain:+.1f} points of best dev accuracy "
+          "(docs/pretraining.md: why a few CPU minutes are not enough)")
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"wrote {out}/summary.json, {out}/pretrain/curves.png, {out}/pre-trained/curves.png, "
           f"{out}/from-scratch/curves.png")
