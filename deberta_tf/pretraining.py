@@ -206,6 +206,7 @@ class TFDebertaV2ForRTDPretraining(keras.Model):
             names.append("position_embeddings")
         return names
 
+    @unpack_inputs
     def call(self, input_ids, attention_mask=None, labels=None, token_type_ids=None, position_ids=None,
              sampling_noise=None, return_dict=None, training=False):
         """One step of the joint objective.
@@ -218,15 +219,6 @@ class TFDebertaV2ForRTDPretraining(keras.Model):
         loss is mlm_loss + rtd_lambda * rtd_loss, and under "gdes" the RTD term sends no gradient to the
         generator (its samples and the shared table are stopped).
         """
-        if isinstance(input_ids, dict):  # Keras' dict-of-inputs convention (fit, deberta-train)
-            inputs = dict(input_ids)
-            input_ids = inputs.pop("input_ids")
-            attention_mask = inputs.pop("attention_mask", attention_mask)
-            labels = inputs.pop("labels", labels)
-            token_type_ids = inputs.pop("token_type_ids", token_type_ids)
-            position_ids = inputs.pop("position_ids", position_ids)
-            if inputs:
-                raise ValueError(f"unexpected inputs {sorted(inputs)}")
         if labels is None:
             raise ValueError("RTD pre-training needs labels: the original ids at the masked positions, -100 elsewhere")
         input_ids = ops.convert_to_tensor(input_ids)

@@ -20,20 +20,19 @@ accelerators the N devices are host devices (``jax_num_cpu_devices``, set before
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from deberta_core.train.args import KERAS_BACKENDS
 from deberta_core.train.data import shard
 from deberta_core.train.job import OUTPUT_NAMES, build_model
 from deberta_core.train.optim import BETAS, uses_weight_decay
 
 STATE_FILE = "keras_state.npz"
-
-
-BACKENDS = ("tensorflow", "jax")
 
 
 @dataclass
@@ -50,7 +49,7 @@ def setup(args) -> Distributed:
     import keras
 
     backend = keras.backend.backend()
-    if backend not in BACKENDS:
+    if backend not in KERAS_BACKENDS:
         raise ValueError(f"--framework tf trains on Keras' TensorFlow or JAX backend; this process runs Keras on "
                          f"{backend!r}")
     if backend == "jax":
@@ -185,6 +184,7 @@ class Backend:
             self.keras.distribution.set_distribution(None)
 
 
+@functools.lru_cache(maxsize=None)
 def _adamw_class():
     """Keras' AdamW with PyTorch's update: epsilon is added to the bias-corrected sqrt(v), not to sqrt(v).
 
@@ -237,7 +237,7 @@ class _TensorFlowStep:
     def __init__(self, owner: Backend):
         import tensorflow as tf
 
-        self.tf, self.owner = tf, owner
+        self.tf = tf
         self.model, self.variables, self.optimizer = owner.model, owner.variables, owner.optimizer
         self.strategy, self.replicas, self.max_grad_norm = owner.dist.strategy, owner.replicas, owner.args.max_grad_norm
         self._step = tf.function(self._distributed_step, reduce_retracing=True)
@@ -300,8 +300,8 @@ class _JaxStep:
     def __init__(self, owner: Backend):
         import jax
 
-        self.jax, self.owner = jax, owner
-        self.model, self.variables, self.optimizer = owner.model, owner.variables, owner.optimizer
+        self.jax = jax
+        self.model, self.optimizer = owner.model, owner.optimizer
         self.max_grad_norm = owner.args.max_grad_norm
         self.distribution = owner.dist.strategy
         self._step = jax.jit(self._pure_step)

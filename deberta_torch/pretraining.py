@@ -187,9 +187,9 @@ class DebertaV2ForRTDPretraining(nn.Module):
         generator_logits = self.generator.project(states[targets])
         mlm = masked_lm_loss(generator_logits, labels[targets])
         with torch.no_grad():
-            noise = sampling_noise
-            if noise is not None and torch.as_tensor(noise).dim() == 3:
-                noise = torch.as_tensor(noise)[targets.to(torch.as_tensor(noise).device)]
+            noise = None if sampling_noise is None else torch.as_tensor(sampling_noise, device=labels.device)
+            if noise is not None and noise.dim() == 3:
+                noise = noise[targets]
             replaced = input_ids.clone()
             replaced[targets] = sample_tokens(generator_logits, self.temperature, noise).to(replaced.dtype)
             rtd_labels = (targets & (replaced != labels)).float()

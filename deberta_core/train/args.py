@@ -28,6 +28,10 @@ RESUME_FIXED = ("task", "framework", "train", "eval", "text_column", "text_pair_
                 "warmup_ratio", "warmup_steps", "max_grad_norm", "adam_epsilon")
 
 
+# The Keras backends deberta-train's Keras loop runs on (deberta_tf.train).
+KERAS_BACKENDS = ("tensorflow", "jax")
+
+
 class ArgumentError(ValueError):
     """A bad command line (reported as `deberta-train: error: ...`, exit status 2)."""
 
@@ -201,7 +205,7 @@ def check_training_args(args: argparse.Namespace) -> argparse.Namespace:
     if args.framework == "pt" and args.devices != 1:
         fail("--devices is for --framework tf; PyTorch scales out with torchrun --nproc_per_node N")
     backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    if args.framework == "tf" and backend not in ("tensorflow", "jax"):
+    if args.framework == "tf" and backend not in KERAS_BACKENDS:
         fail(f"--framework tf trains on Keras' TensorFlow backend (tf.distribute) or its JAX backend "
               f"(keras.distribution); KERAS_BACKEND={backend} is not supported")
     if args.framework == "tf" and args.device != "auto":
@@ -234,5 +238,5 @@ def _same(value):
     return str(Path(value).resolve()) if isinstance(value, str) and Path(value).exists() else value
 
 
-__all__ = ["ArgumentError", "RESUME_FIXED", "add_training_arguments", "build_parser", "check_args", "check_positive",
+__all__ = ["ArgumentError", "KERAS_BACKENDS", "RESUME_FIXED", "add_training_arguments", "build_parser", "check_args", "check_positive",
            "check_resume", "check_tokenizer", "check_training_args", "checked_config", "fail", "parse_args"]
