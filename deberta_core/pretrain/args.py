@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from ..pretraining import EMBEDDING_SHARING, RTD_LAMBDA
+from ..tokenization.spm_train import MIN_VOCAB_SIZE
 from ..train.args import (add_training_arguments, check_positive, check_tokenizer, check_training_args,
                           checked_config, fail)
 from ..train.optim import PRETRAINING_EPSILON
@@ -20,14 +21,18 @@ Lines of the text files are tokenized, concatenated and packed into blocks of --
 kept for mlm; all [MASK] for rtd's generator, as the original). Training, checkpoints, resume, bf16,
 torchrun / MirroredStrategy and the report are deberta-train's. OUTPUT/encoder is the run's final
 encoder (the discriminator's for rtd) as a plain DebertaV2Model with the tokenizer, for fine-tuning with
-deberta-train --model OUTPUT/encoder.
+deberta-train --model OUTPUT/encoder. --train-tokenizer N first trains an N-token SentencePiece vocabulary
+(deberta-v3's layout and special ids) on the --train text, saves it in OUTPUT/tokenizer and pre-trains
+with it (the config's vocab_size set to N).
 """
+
+TOKENIZER_DIR = "tokenizer"  # OUTPUT/tokenizer: the vocabulary --train-tokenizer trains
 
 # Arguments a resumed run must repeat unchanged.
 RESUME_FIXED = ("objective", "framework", "train", "eval", "text_column", "block_size", "mlm_probability", "whole_word_masking",
                 "embedding_sharing", "rtd_lambda", "batch_size", "grad_accum", "lr", "weight_decay", "seed",
                 "max_train_blocks", "max_eval_blocks", "bf16", "schedule", "warmup_ratio", "warmup_steps",
-                "max_grad_norm", "adam_epsilon")
+                "max_grad_norm", "adam_epsilon", "train_tokenizer")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rtd: none, es (shared tables) or gdes (gradient-disentangled, default)")
     g.add_argument("--rtd-lambda", type=float, default=RTD_LAMBDA, help=f"rtd: weight of the RTD loss ({RTD_LAMBDA:g})")
     g.add_argument("--tokenizer", help="tokenizer directory (default: the --model directory)")
+    g.add_argument("--train-tokenizer", type=int, metavar="VOCAB_SIZE",
+                   help="train a SentencePiece unigram vocabulary of VOCAB_SIZE ids ([MASK] included; deberta-v3's "
+                        "special tokens and ids) on the --train text, save it in OUTPUT/tokenizer and pre-train "
+                        "with it; the config's vocab_size is set to VOCAB_SIZE (with --config, instead of "
+                        "--tokenizer)")
     g = p.add_argument_group("data")
     g.add_argument("--train", required=True, nargs="+", help="text file(s): one passage per line, blank lines "
                    "skipped; or .tsv/.csv/.jsonl, whose --text-column is read (labels never); .gz/.bz2 decompressed")
@@ -82,7 +92,19 @@ def check_args(args: argparse.Namespace) -> argparse.Namespace:
         args.generator_config = checked_config(args.generator_config, "--generator-config")
     if args.objective != "rtd" and (args.embedding_sharing != "gdes" or args.rtd_lambda != RTD_LAMBDA):
         fail("--embedding-sharing and --rtd-lambda are for --objective rtd")
-    check_tokenizer(args)
+    if args.train_tokenizer is not None:
+        if args.model is not None:
+            fail("--train-tokenizer is for pre-training from --config (a --model keeps its own vocabulary)")
+        if args.tokenizer is not None:
+            fail("--train-tokenizer makes the tokenizer (OUTPUT/tokenizer); drop --tokenizer")
+        if args.train_tokenizer < MIN_VOCAB_SIZE:
+            fail(f"--train-tokenizer must be >= {MIN_VOCAB_SIZE} (4 special pieces, 256 byte pieces, [MASK] and "
+                 f"some text pieces), got {args.train_tokenizer}")
+        args.tokenizer = str(Path(args.output) / TOKENIZER_DIR)
+        if args.resume and not (Path(args.tokenizer) / "spm.model").is_file():
+            fail(f"--resume with --train-tokenizer: no trained vocabulary in {args.tokenizer}")
+    else:
+        check_tokenizer(args)
     for path in [*args.train, args.eval]:
         if not Path(path).is_file():
             fail(f"{path}: no such file")
@@ -103,4 +125,4 @@ def parse_args(argv=None) -> argparse.Namespace:
     return check_args(build_parser().parse_args(argv))
 
 
-__all__ = ["DESCRIPTION", "RESUME_FIXED", "build_parser", "check_args", "parse_args"]
+__all__ = ["DESCRIPTION", "RESUME_FIXED", "TOKENIZER_DIR", "build_parser", "check_args", "parse_args"]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +17,31 @@ from ..pretraining import ORIGINAL_RTD_MASKING, MaskingRule, check_pair, read_pr
 from ..train.job import ModelSpec, check_vocabulary, copy_tokenizer
 from ..train.loop import swap_in
 from .args import RESUME_FIXED
-from .data import EVAL_MASKS, MaskedBlocks, Masker, text_blocks, unigram_loss
+from .data import EVAL_MASKS, MaskedBlocks, Masker, read_lines, text_blocks, unigram_loss
 
 # What predict returns for the held-out score, by objective.
 EVAL_OUTPUTS = {"mlm": ("loss",),
                 "rtd": ("mlm_loss", "rtd_loss", "generator_logits", "discriminator_logits", "rtd_labels")}
 ENCODER = "encoder"
+
+
+def train_run_tokenizer(args) -> float:
+    """--train-tokenizer: the vocabulary trained on the --train text, written to args.tokenizer
+    (OUTPUT/tokenizer); returns the seconds it took. Every process of a torchrun job trains it (one
+    thread, a fixed seed: the same bytes) in its own folder and moves the files in one by one (each
+    move atomic), so none reads a half-written file and all tokenize alike."""
+    from ..tokenization.spm_train import train_spm_tokenizer
+
+    started = time.time()
+    target = Path(args.tokenizer)
+    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    train_spm_tokenizer(read_lines(args.train, args.text_column), tmp, args.train_tokenizer, seed=args.seed)
+    target.mkdir(parents=True, exist_ok=True)
+    for path in tmp.iterdir():
+        os.replace(path, target / path.name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    return time.time() - started
 
 
 def generator_config_for(discriminator: DebertaV2Config) -> DebertaV2Config:
@@ -46,6 +67,9 @@ class Pretraining:
         self.args = args
         self.name = args.objective
         rtd = args.objective == "rtd"
+        self.tokenizer_seconds = None
+        if args.train_tokenizer is not None and not args.resume:
+            self.tokenizer_seconds = train_run_tokenizer(args)
         tokenizer = load_tokenizer(args.tokenizer)
         source = Path(args.output) / "last" if args.resume else (Path(args.model) if args.model else None)
         self.source = source
@@ -56,10 +80,14 @@ class Pretraining:
             self.generator_config = load_config(source / "generator")
         else:
             config = load_config(source if source is not None else args.config)
+            if args.train_tokenizer is not None and source is None:  # one embedding row per trained id
+                config = config.copy(vocab_size=args.train_tokenizer)
             self.generator_config = None
             if rtd:
                 self.generator_config = (load_config(args.generator_config) if args.generator_config
                                          else generator_config_for(config))
+                if args.train_tokenizer is not None and args.generator_config:
+                    self.generator_config = self.generator_config.copy(vocab_size=args.train_tokenizer)
                 check_pair(self.generator_config, config, args.embedding_sharing)
         if config.model_type != "deberta-v2" and rtd:
             raise ValueError(f"--objective rtd pre-trains DeBERTa-v2/v3 models; the config is {config.model_type!r}")
@@ -144,7 +172,10 @@ class Pretraining:
                 "block_size": self.args.block_size,
                 "train_tokens": int(self.train["attention_mask"].sum()),
                 "eval_targets": int((self.eval["labels"] != IGNORE_INDEX).sum()),
-                "steps_per_epoch": self.plan.steps_per_epoch}
+                "steps_per_epoch": self.plan.steps_per_epoch, "vocab_size": self.config.vocab_size,
+                **({"tokenizer_trained": {"vocab_size": self.args.train_tokenizer,
+                                          "seconds": round(self.tokenizer_seconds, 2)}}
+                   if self.tokenizer_seconds is not None else {})}
 
     def saved(self, directory: Path) -> None:
         copy_tokenizer(Path(self.args.tokenizer), directory)
@@ -166,4 +197,4 @@ def export_encoder(checkpoint: Path, objective: str, framework: str, tokenizer: 
     return target
 
 
-__all__ = ["EVAL_OUTPUTS", "Pretraining", "export_encoder", "generator_config_for"]
+__all__ = ["EVAL_OUTPUTS", "Pretraining", "export_encoder", "generator_config_for", "train_run_tokenizer"]

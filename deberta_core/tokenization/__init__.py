@@ -4,7 +4,7 @@
 BPE in the ``tokenizers`` Rust library; ``DebertaV2Tokenizer``/``DebertaV2TokenizerFast`` run the
 SentencePiece model in ``sentencepiece``, the fast one adding offsets and word ids. All four give
 the ids of the reference slow tokenizers of transformers 4.57 and share one implementation of
-the call API (:mod:`.base`).
+the call API (:mod:`.base`). :func:`train_spm_tokenizer` trains a v3-style vocabulary on your own text.
 """
 
 from .base import DEFAULT_MODEL_MAX_LENGTH
@@ -13,6 +13,7 @@ from .bpe import DebertaTokenizer
 from .bpe_fast import DebertaTokenizerFast
 from .special_tokens import AddedToken
 from .spm import DebertaV2Tokenizer, DebertaV2TokenizerFast
+from .spm_train import train_spm_tokenizer
 
 __all__ = [
     "AddedToken",
@@ -22,4 +23,5 @@ __all__ = [
     "DebertaTokenizerFast",
     "DebertaV2Tokenizer",
     "DebertaV2TokenizerFast",
+    "train_spm_tokenizer",
 ]
