@@ -15,6 +15,11 @@ an untimed run after the warm-up) over its resident set before that run; `kept_m
 left resident (ours' inference caches: packed Linear weights and position tables). The long-input run
 (1 x 8192, v3, ours only) runs in a fresh subprocess and reports its whole-process peak.
 
+`--compile` adds a fourth model, ours under `torch.compile(fullgraph=True, dynamic=False)`, timed
+interleaved with the others after its compile (whose seconds are stored as `compile_s`).
+`--device cuda` runs the same comparison on a GPU (wall time after synchronising, peak memory from
+the CUDA allocator, dtypes fp16/bf16/fp32), plus ours with attn_implementation="flex_attention".
+
 Writes benchmarks/results/speed.json and speed.png (`--out` to change) and prints the tables and a
 check of the targets in docs/performance.md.
 """
@@ -22,6 +27,7 @@ check of the targets in docs/performance.md.
 from __future__ import annotations
 
 import argparse
+import copy
 import ctypes
 import datetime
 import json
@@ -54,8 +60,9 @@ FAMILIES = {
                pos_att_type="c2p|p2c", position_biased_input=False, pad_token_id=0),
 }
 FAMILY_NAMES = {"v3": "deberta-v3-base", "v1": "deberta-base"}
-DTYPES = ("fp32", "bf16", "bf16-autocast")
+DTYPES = ("fp32", "bf16", "bf16-autocast", "fp16")
 IMPLS = ("ours", "ref", "bert")
+EXTRA_IMPLS = ("compiled", "flex")  # ours under torch.compile (--compile); ours on FlexAttention (--device cuda)
 # Targets of the performance issue (docs/performance.md): (what, shape, dtype, mode, against, ratio).
 TARGETS = [
     ("ours/ref inference", "8x128", "fp32", "infer", "ref", 1.4),
@@ -63,7 +70,8 @@ TARGETS = [
     ("ours/ref inference", "4x512", "bf16", "infer", "ref", 4.0),
     ("ours/ref training step", "8x128", "fp32", "train", "ref", 1.8),
 ]
-BERT_TARGET = 0.85  # ours / BERT at every inference shape
+BERT_TARGET = {"fp32": 0.9, "bf16": 0.8}  # ours / BERT at every inference shape, by dtype (training: 0.9)
+LONG_TARGET_MB = 2500  # whole-process peak of the 1 x 8192 v3 forward
 
 _libc = ctypes.CDLL("libc.so.6") if sys.platform.startswith("linux") else None
 
@@ -90,7 +98,7 @@ def _reset_peak() -> float:
 
 
 # ------------------------------------------------------------------------------------------ models
-def build_models(family: str, layers: int, dtype: str, impls):
+def build_models(family: str, layers: int, dtype: str, impls, device: str = "cpu"):
     import torch
     import transformers
 
@@ -110,9 +118,16 @@ def build_models(family: str, layers: int, dtype: str, impls):
         vocab_size=cfg["vocab_size"], hidden_size=cfg["hidden_size"], num_hidden_layers=layers,
         num_attention_heads=cfg["num_attention_heads"], intermediate_size=cfg["intermediate_size"],
         max_position_embeddings=512, hidden_act="gelu", attn_implementation="sdpa"))
+    weights = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype, torch.float32)
     for name, model in (("ours", ours), ("ref", ref), ("bert", bert)):
         if name in impls:
-            models[name] = model.to(torch.bfloat16) if dtype == "bf16" else model
+            models[name] = model.to(device=device, dtype=weights)
+    if "flex" in impls:  # the same weights, FlexAttention kernel
+        flex = copy.deepcopy(models["ours"])
+        flex.set_attn_implementation("flex_attention")
+        models["flex"] = flex
+    if "compiled" in impls:
+        models["compiled"] = torch.compile(models["ours"], fullgraph=True, dynamic=False)
     return models
 
 
@@ -121,18 +136,19 @@ def make_step(model, ids, mode: str, dtype: str):
     import torch
 
     autocast = dtype == "bf16-autocast"
+    device = ids.device.type
     if mode == "infer":
         model.eval()
 
         def run():
-            with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+            with torch.inference_mode(), torch.autocast(device, torch.bfloat16, enabled=autocast):
                 return model(input_ids=ids).last_hidden_state
         return run
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
 
     def run():
-        with torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+        with torch.autocast(device, torch.bfloat16, enabled=autocast):
             out = model(input_ids=ids).last_hidden_state
         out.float().pow(2).mean().backward()
         optimizer.step()
@@ -140,33 +156,61 @@ def make_step(model, ids, mode: str, dtype: str):
     return run
 
 
-def time_call(fn):
+def time_call(fn, device: str = "cpu"):
+    import torch
+
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    sync()
     w0, c0 = time.perf_counter(), time.process_time()
     out = fn()
+    sync()
     return out, time.perf_counter() - w0, time.process_time() - c0
 
 
-def run_config(models, family, dtype, mode, batch, seq, repeats, log):
+def _reset_device_peak(device: str) -> float:
+    """CPU: `_reset_peak` (process RSS, MB). CUDA: reset the allocator's peak; returns allocated MB."""
+    if device != "cuda":
+        return _reset_peak()
+    import torch
+
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    return torch.cuda.memory_allocated() / 2 ** 20
+
+
+def _device_peak(device: str) -> float:
+    if device != "cuda":
+        return _rss_mb("VmHWM")
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 2 ** 20
+
+
+def run_config(models, family, dtype, mode, batch, seq, repeats, log, device="cpu"):
     import torch
 
     g = torch.Generator().manual_seed(batch * 100003 + seq)
-    ids = torch.randint(5, 1000, (batch, seq), generator=g)
+    ids = torch.randint(5, 1000, (batch, seq), generator=g).to(device)
     steps = {name: make_step(m, ids, mode, dtype) for name, m in models.items()}
     rows = {name: {"wall": [], "cpu": []} for name in steps}
     outputs = {}
     for name, step in steps.items():
-        before = _reset_peak()
-        out, _, _ = time_call(step)  # warm-up: builds ours' caches (packed weights, position tables)
-        if mode == "infer" and name in ("ours", "ref"):
+        if name == "compiled":
+            torch._dynamo.reset()  # compile time of this shape alone
+        before = _reset_device_peak(device)
+        out, warm_wall, _ = time_call(step, device)  # warm-up: ours' caches (packed weights, position tables)
+        if name == "compiled":
+            rows[name]["compile_s"] = warm_wall
+        if mode == "infer" and name in ("ours", "ref", "compiled", "flex"):
             outputs[name] = out.float()
         del out
-        base = _reset_peak()
+        base = _reset_device_peak(device)
         rows[name]["kept_mb"] = max(0.0, base - before)  # memory the warm-up left behind (caches)
-        time_call(step)  # memory run
-        rows[name]["peak_mb"] = max(0.0, _rss_mb("VmHWM") - base)
+        time_call(step, device)  # memory run
+        rows[name]["peak_mb"] = max(0.0, _device_peak(device) - base)
     for _ in range(repeats):
         for name, step in steps.items():
-            _, wall, cpu = time_call(step)
+            _, wall, cpu = time_call(step, device)
             rows[name]["wall"].append(wall)
             rows[name]["cpu"].append(cpu)
     tokens = batch * seq
@@ -176,9 +220,11 @@ def run_config(models, family, dtype, mode, batch, seq, repeats, log):
                "tokens": tokens, "wall_s": r["wall"], "cpu_s": r["cpu"],
                "tokens_per_s_cpu": tokens / statistics.median(r["cpu"]),
                "tokens_per_s_wall": tokens / statistics.median(r["wall"]),
-               "peak_mb": round(r["peak_mb"], 1), "kept_mb": round(r["kept_mb"], 1)}
-        if name == "ours" and len(outputs) == 2:
-            rec["max_abs_diff_vs_ref"] = float((outputs["ours"] - outputs["ref"]).abs().max())
+               "peak_mb": round(r["peak_mb"], 1), "kept_mb": round(r["kept_mb"], 1), "device": device}
+        if "compile_s" in r:
+            rec["compile_s"] = round(r["compile_s"], 1)
+        if name in ("ours", "compiled", "flex") and name in outputs and "ref" in outputs:
+            rec["max_abs_diff_vs_ref"] = float((outputs[name] - outputs["ref"]).abs().max())
         records.append(rec)
     return records
 
@@ -241,8 +287,14 @@ def summarize(records, clock):
         r_bert = f"{ours[key] / group['bert'][key]:.2f}" if ours and "bert" in group else "-"
         mem = "/".join(val(n, "{:.0f}", "peak_mb") for n in IMPLS)
         diff = f"{ours['max_abs_diff_vs_ref']:.1e}" if ours and "max_abs_diff_vs_ref" in ours else ""
+        extra = ""
+        for name, against in (("compiled", "ours"), ("flex", "ref")):
+            if name in group and against in group:
+                extra += (f"  {name} {group[name][key]:.0f} ({group[name][key] / group[against][key]:.2f}x {against}"
+                          + (f", compile {group[name]['compile_s']:.0f} s" if "compile_s" in group[name] else "")
+                          + f", peak {group[name]['peak_mb']:.0f} MB)")
         lines.append(f"{FAMILY_NAMES[family]:<16}{dtype:<14}{mode:<6}{f'{batch}x{seq}':>7}  {val('ours'):>8}"
-                     f"{val('ref'):>8}{val('bert'):>8}{r_ref:>9}{r_bert:>10}{mem:>24}  {diff}")
+                     f"{val('ref'):>8}{val('bert'):>8}{r_ref:>9}{r_bert:>10}{mem:>24}  {diff}{extra}")
     return "\n".join(lines)
 
 
@@ -254,12 +306,20 @@ def check_targets(records, clock, family="v3"):
         if got is not None:
             out.append(f"{'PASS' if got >= target else 'MISS'}  {what} {shape} {dtype}: {got:.2f} (target >= {target})")
     for r in records:
-        if r["family"] == family and r["mode"] == "infer" and r["impl"] == "ours":
+        if r["family"] == family and r["impl"] == "ours" and r.get("device", "cpu") == "cpu":
             cfg = {k: r[k] for k in ("family", "dtype", "mode", "batch", "seq")}
+            target = 0.9 if r["mode"] == "train" else BERT_TARGET.get(r["dtype"], BERT_TARGET["bf16"])
             got = ratio(records, cfg, "ours", "bert", clock)
             if got is not None:
-                out.append(f"{'PASS' if got >= BERT_TARGET else 'MISS'}  ours/bert inference {r['batch']}x{r['seq']} "
-                           f"{r['dtype']}: {got:.2f} (target >= {BERT_TARGET})")
+                out.append(f"{'PASS' if got >= target else 'MISS'}  ours/bert {r['mode']} {r['batch']}x{r['seq']} "
+                           f"{r['dtype']}: {got:.2f} (target >= {target})")
+            got = ratio(records, cfg, "compiled", "ours", clock)
+            if got is not None:
+                out.append(f"{'PASS' if got >= 1.0 else 'MISS'}  compiled/eager {r['mode']} {r['batch']}x{r['seq']} "
+                           f"{r['dtype']}: {got:.2f} (target >= 1.0)")
+        if r["family"] == family and "process_peak_mb" in r:
+            out.append(f"{'PASS' if r['process_peak_mb'] < LONG_TARGET_MB else 'MISS'}  1x{r['seq']} {r['dtype']} "
+                       f"process peak: {r['process_peak_mb']:.0f} MB (target < {LONG_TARGET_MB})")
     return out
 
 
@@ -317,8 +377,18 @@ def parse_args(argv=None):
     p.add_argument("--long-seq", type=int, default=8192, help="sequence length of the long-input run (0: skip)")
     p.add_argument("--quick", action="store_true", help="2 layers, 1 repeat, short shapes, no long input")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="directory for speed.json/png")
+    p.add_argument("--compile", action="store_true", help="also time ours under torch.compile (inference shapes)")
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"),
+                   help="cuda: run on the GPU (wall clock, allocator peaks, plus ours on FlexAttention); "
+                        "defaults become --dtypes fp16,bf16 --shapes 8x512,1x2048 --train-shapes ''")
     p.add_argument("--long-worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.device == "cuda":
+        args.clock, args.long_seq = "wall", 0  # CPU time means nothing for GPU work
+        defaults = {"dtypes": "fp32,bf16", "shapes": "1x128,8x128,1x512,4x512", "train_shapes": "8x128"}
+        for name, value in {"dtypes": "fp16,bf16", "shapes": "8x512,1x2048", "train_shapes": ""}.items():
+            if getattr(args, name) == defaults[name]:
+                setattr(args, name, value)
     if args.quick:
         args.layers, args.repeats, args.long_seq = 2, 1, 0
         args.shapes, args.train_shapes = "1x128,8x128", "8x128"
@@ -367,6 +437,9 @@ def main(argv=None) -> int:
             "layers": args.layers, "repeats": args.repeats, "clock": args.clock,
             "command": " ".join([os.path.basename(sys.executable)] + sys.argv)}
     meta.update(cpu_features())
+    if args.device == "cuda":
+        meta["gpu"] = torch.cuda.get_device_name()
+        print(f"GPU: {meta['gpu']}", flush=True)
     print(f"CPU: {meta['cpu']}; AMX: {'yes (' + ', '.join(meta['amx']) + ')' if meta['amx'] else 'no'}; "
           f"AVX-512 bf16: {'yes' if meta['avx512_bf16'] else 'no'}", flush=True)
     print(f"threads {args.threads}, {args.layers} layers, {args.repeats} repeats, tokens/s of {args.clock} time; "
@@ -377,11 +450,13 @@ def main(argv=None) -> int:
         plan = [(d, "infer", b, s) for d in args.dtypes for b, s in args.shapes]
         plan += [(d, "train", b, s) for d in args.train_dtypes for b, s in args.train_shapes]
         for dtype in dict.fromkeys(d for d, *_ in plan):
-            models = build_models(family, args.layers, dtype, IMPLS)
+            impls = IMPLS + (("compiled",) if args.compile else ()) + (("flex",) if args.device == "cuda" else ())
+            models = build_models(family, args.layers, dtype, impls, args.device)
             for d, mode, b, s in plan:
                 if d != dtype:
                     continue
-                recs = run_config(models, family, dtype, mode, b, s, args.repeats, print)
+                chosen = {n: m for n, m in models.items() if mode == "infer" or n != "compiled"}
+                recs = run_config(chosen, family, dtype, mode, b, s, args.repeats, print, args.device)
                 for r in recs:
                     r["threads"] = args.threads
                 records += recs

@@ -53,6 +53,25 @@ def bucket_table(bucket_size: int, max_position: int) -> np.ndarray:
     return buckets[: end + 1]
 
 
+@functools.lru_cache(maxsize=256)
+def line_bounds(query_size: int, key_size: int, span: int, bucket_size: int = -1,
+                max_position: int = -1) -> tuple[int, int, int, int]:
+    """What the distance line of a (Tq, Tk) attention reaches, as python ints: (lo, hi, m_lo, m_hi).
+
+    The line holds the row read at each distance d = i - j, line[d + Tk - 1], with buckets looked up in
+    `bucket_table` as the frameworks do. It is non-decreasing, so it reads rows lo = line[0] .. hi =
+    line[-1] only; line[m] == lo for m <= m_lo and line[m] == hi for m >= m_hi (the clamped far ends).
+    Computed from the sizes alone, so a compiled graph or a GPU gets them without reading a tensor.
+    """
+    distances = np.arange(-(key_size - 1), query_size, dtype=np.int64)
+    if bucket_size > 0 and max_position > 0:
+        table = bucket_table(bucket_size, max_position)
+        distances = np.sign(distances) * table[np.minimum(np.abs(distances), len(table) - 1)]
+    line = np.clip(distances + span, 0, 2 * span - 1)
+    width = len(line)
+    return int(line[0]), int(line[-1]), int((line == line[0]).sum()) - 1, width - int((line == line[-1]).sum())
+
+
 def relative_position_index(query_size: int, key_size: int, span: int, bucket_size: int = -1,
                             max_position: int = -1) -> np.ndarray:
     """Row index into the sliced relative table for every (query, key) pair: int64 (Tq, Tk).

@@ -7,11 +7,12 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from deberta_core.config import BaseDebertaConfig
+from deberta_core.relative_position import line_bounds
 
 from .attention import DebertaAttention
-from .kernels import InferenceCache, project, state_key, tracing
+from .kernels import InferenceCache, mask_form, project, state_key, tracing
 from .layers import LayerNorm, ResidualLayerNorm, get_activation
-from .relative_position import RelativeRows, flat_ends, index_from_line, relative_position_line
+from .relative_position import RelativeRows, index_from_line, relative_position_line
 
 
 class DebertaIntermediate(nn.Module):
@@ -155,11 +156,12 @@ class DebertaEncoder(nn.Module):
         if need_rows:
             if "rows" not in entry:
                 absolute = line + offset  # (no branch on offset: it is symbolic under export)
-                if compiling:  # row bounds would need .item(); project the whole table instead
-                    entry["rows"] = RelativeRows(table, absolute)
-                else:  # the line is non-decreasing: it reaches rows line[0] .. line[-1] only
-                    reach = (int(absolute[0]), int(absolute[-1]))
-                    entry["rows"] = RelativeRows(table, absolute, flat_ends(line), reach)
+                if not compiling:  # the rows it reaches and its flat ends follow from the sizes
+                    lo, hi, m_lo, m_hi = line_bounds(seq_len, seq_len, span, self.position_buckets,
+                                                     self.max_relative_positions)
+                    entry["rows"] = RelativeRows(table, absolute, (m_lo, m_hi), (lo + offset, hi + offset))
+                else:  # a traced length may be symbolic (and looks like an int to dynamo): the whole table
+                    entry["rows"] = RelativeRows(table, absolute, sources=tuple(self._relative_parameters()))
             rows = entry["rows"]
         if self.family == "v1":
             table = table[offset: offset + 2 * span]
@@ -169,15 +171,8 @@ class DebertaEncoder(nn.Module):
     def _mask_form(pair_mask, token_mask):
         """(pair_mask or None when nothing is masked, token_mask when pair_mask is its outer product)."""
         if tracing():
-            return pair_mask, None  # no data-dependent branches in a graph
-        if bool(pair_mask.all()):
-            return None, None
-        T = pair_mask.shape[-1]
-        if token_mask is not None and pair_mask.shape[-2] == T and token_mask.shape[-1] == T:
-            token = token_mask.bool()
-            if torch.equal(pair_mask, token[:, None, :, None] & token[:, None, None, :]):
-                return pair_mask, token
-        return pair_mask, None
+            return pair_mask, None  # no data-dependent branches in a graph (see kernels.compiled_relative_attention)
+        return mask_form(pair_mask, token_mask)
 
     def forward(self, embedding_output, pair_mask, token_mask, output_hidden_states=False,
                 output_attentions=False):

@@ -13,8 +13,8 @@ no gather, no (B, H, T, R) products. The banded work equals one extra q.k produc
 
 c2p + p2c, with the mask folded in as the dtype minimum, is the additive bias of one attention core:
 `torch.nn.functional.scaled_dot_product_attention` (its CPU kernel fuses q.k, the bias, the softmax
-and the value product), or in bfloat16 inference a baddbmm + softmax + bmm on the cache-sized block,
-which is faster than that kernel's bfloat16 path on CPU. Reversing the keys (and values) changes nothing but the order of the
+and the value product), or in bfloat16 inference a baddbmm + softmax + bmm on the cache-sized block where that was
+measured faster on the CPU at hand (`_core`). Reversing the keys (and values) changes nothing but the order of the
 softmax sum. The bias is built per (batch chunk, query block) so it stays in cache and its memory is
 bounded; long inputs are processed one query block at a time.
 
@@ -26,6 +26,7 @@ the bias masks padded keys only, and padded query rows get that uniform result, 
 from __future__ import annotations
 
 import functools
+import time
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +44,7 @@ BIAS_BUDGET = 4 * 2 ** 20
 LINEAR_BACKENDS = ("auto", "packed", "plain")
 _linear_backend = "auto"
 _linear_choice: dict[tuple, str] = {}  # (dtype, rows bucket, in, out, gelu) -> the measured winner
+_core_choice: dict[tuple, str] = {}  # (dtype, B, H, n, D, S) -> the measured bfloat16 attention core
 
 
 def set_linear_backend(name: str) -> None:
@@ -211,15 +213,39 @@ def _plan(B, H, T, S, grad: bool):
 
 
 def _core(query, key, value, bias, scale, dropout_p):
-    """softmax(q.k / scale + bias) v for one block; bias (B, H, n, S) is consumed (overwritten)."""
-    if query.dtype != torch.bfloat16 or torch.is_grad_enabled() or dropout_p > 0.0:
-        return F.scaled_dot_product_attention(query, key, value, attn_mask=bias, dropout_p=dropout_p,
-                                              scale=1.0 / scale)
+    """softmax(q.k / scale + bias) v for one block; bias (B, H, n, S) may be consumed (overwritten).
+
+    In bfloat16 inference two kernels compete, timed once per shape (`core_choices`): the fused
+    scaled_dot_product_attention, and a baddbmm + softmax + bmm on the block, which beats it on CPUs
+    without AMX and was measured to lose to it with AMX, where the fused kernel runs on the tile unit.
+    """
+    if query.dtype != torch.bfloat16 or torch.is_grad_enabled() or dropout_p > 0.0 or tracing():
+        return _fused_core(query, key, value, bias, scale, dropout_p)
+    choice_key = (query.dtype, *query.shape, key.shape[2])
+    if choice_key not in _core_choice:
+        _core_choice[choice_key] = _fastest({
+            "fused": lambda: _fused_core(query, key, value, bias.clone(), scale, 0.0),
+            "unfused": lambda: _unfused_core(query, key, value, bias.clone(), scale)})
+    if _core_choice[choice_key] == "fused":
+        return _fused_core(query, key, value, bias, scale, 0.0)
+    return _unfused_core(query, key, value, bias, scale)
+
+
+def _fused_core(query, key, value, bias, scale, dropout_p):
+    return F.scaled_dot_product_attention(query, key, value, attn_mask=bias, dropout_p=dropout_p, scale=1.0 / scale)
+
+
+def _unfused_core(query, key, value, bias, scale):
     B, H, n, D = query.shape
     S = key.shape[2]
     scores = bias.view(B * H, n, S).baddbmm_(query.reshape(B * H, n, D), key.reshape(B * H, S, D).transpose(1, 2),
                                               alpha=1.0 / scale)
     return (torch.softmax(scores, dim=-1) @ value.reshape(B * H, S, -1)).view(B, H, n, -1)
+
+
+def core_choices() -> dict[tuple, str]:
+    """What the bfloat16 attention core picked so far: (dtype, B, H, n, D, S) -> "fused" or "unfused"."""
+    return dict(_core_choice)
 
 
 def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_query_line=None, pair_mask=None,
@@ -312,6 +338,89 @@ def _explicit(query, key, value, scale, pos_key_line, pos_query_line, pair_mask,
     return probs @ value, probs
 
 
+def mask_form(pair_mask: torch.Tensor, token_mask: torch.Tensor | None = None):
+    """What a (B, 1, T, S) bool mask is: (pair_mask, or None when it masks nothing; the (B, T) token mask
+    when pair_mask is exactly token[i] & token[j] (a 2-D padding mask), else None).
+
+    token_mask is the candidate to check; without it, it is read off the mask's rows. Reads the mask's
+    values, so it runs eagerly: in compiled graphs inside `compiled_relative_attention`.
+    """
+    if bool(pair_mask.all()):
+        return None, None
+    T = pair_mask.shape[-1]
+    if pair_mask.shape[1] == 1 and pair_mask.shape[-2] == T:
+        token = pair_mask[:, 0].any(-1) if token_mask is None else token_mask.bool()
+        if token.shape[-1] == T and torch.equal(pair_mask, token[:, None, :, None] & token[:, None, None, :]):
+            return pair_mask, token
+    return pair_mask, None
+
+
+# A compiled graph cannot hold the banded kernel as traced ops: its Python loop over tiles unrolls into
+# hundreds of small ops per layer (minutes of Inductor time, and slower code than eager), and its
+# data-dependent shortcuts (an all-ones or padding mask) would be frozen into the graph. Inference
+# graphs therefore call it as one opaque operator, which runs the eager kernel with its shortcuts on
+# each call; Inductor compiles what surrounds it. Graphs that need gradients trace the ops instead.
+@torch.library.custom_op("deberta::relative_attention", mutates_args=())
+def compiled_relative_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float,
+                                pos_key_line: torch.Tensor | None, pos_query_line: torch.Tensor | None,
+                                pair_mask: torch.Tensor | None, flat_ends: list[int] | None) -> torch.Tensor:
+    """`relative_attention`'s context as one operator for compiled inference graphs (no dropout, no
+    probabilities); pair_mask (B, 1, T, S) bool or None, its form found on each call (`mask_form`)."""
+    token_mask = None
+    if pair_mask is not None:
+        pair_mask, token_mask = mask_form(pair_mask)
+    context, _ = relative_attention(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask,
+                                    flat_ends=None if flat_ends is None else tuple(flat_ends))
+    return context.contiguous()  # Inductor takes an operator's output to be contiguous
+
+
+@compiled_relative_attention.register_fake
+def _(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, flat_ends):
+    return query.new_empty(*query.shape[:-1], value.shape[-1])
+
+
+# Eager inference projects the position table once and keeps it (attention.py); a compiled graph would
+# project it on every call, which costs as much as the layer itself for one short sequence. This
+# operator keeps the projections between calls, keyed on the parameters they come from.
+_POSITION_TABLES: dict[tuple, tuple] = {}
+_POSITION_TABLES_KEPT = 64  # entries (two per layer and dtype); the oldest go first
+
+
+@torch.library.custom_op("deberta::position_tables", mutates_args=())
+def cached_position_tables(table: torch.Tensor, sources: list[torch.Tensor], key_weight: torch.Tensor | None,
+                           key_bias: torch.Tensor | None, query_weight: torch.Tensor | None,
+                           query_bias: torch.Tensor | None, heads: int, scale: float,
+                           dtype: torch.dtype) -> list[torch.Tensor]:
+    """Position keys and queries, (H, R, D) each (empty where the weight is None): `table` (R, C) through
+    the projection, split into heads, divided by the scale; kept until a source or weight changes."""
+    weights = [t for t in (key_weight, key_bias, query_weight, query_bias) if t is not None]
+    presence = tuple(t is not None for t in (key_weight, key_bias, query_weight, query_bias))
+    key = (state_key([*sources, *weights]), presence, heads, scale, dtype, tuple(table.shape))
+    hit = _POSITION_TABLES.get(key)
+    if hit is None:
+        def project(weight, bias):
+            if weight is None:
+                return table.new_empty(0, dtype=dtype)
+            out = F.linear(table, weight, bias)
+            return (out.view(out.shape[0], heads, -1).transpose(0, 1) / scale).to(dtype).contiguous()
+
+        hit = (project(key_weight, key_bias), project(query_weight, query_bias))
+        while len(_POSITION_TABLES) >= _POSITION_TABLES_KEPT:
+            _POSITION_TABLES.pop(next(iter(_POSITION_TABLES)))
+        _POSITION_TABLES[key] = hit
+    return [t.clone() for t in hit]  # the graph owns its outputs (Inductor may reuse their memory)
+
+
+@cached_position_tables.register_fake
+def _(table, sources, key_weight, key_bias, query_weight, query_bias, heads, scale, dtype):
+    def shape(weight):
+        if weight is None:
+            return table.new_empty(0, dtype=dtype)
+        return table.new_empty(heads, table.shape[0], weight.shape[0] // heads, dtype=dtype)
+
+    return [shape(key_weight), shape(query_weight)]
+
+
 # ----------------------------------------------------------------------------------- linear layers
 def tracing() -> bool:
     """Inside torch.compile / torch.export or torch.jit.trace: no caches, no data-dependent shortcuts."""
@@ -366,14 +475,13 @@ def _packable(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and torch.backends.mkldnn.is_available())
 
 
-def _fastest(run_packed, run_plain, repeats: int = 3) -> str:
-    """Time both (interleaved, after a warm-up each) and name the faster by its best time."""
-    import time
-
-    best = {"packed": float("inf"), "plain": float("inf")}
-    run_packed(), run_plain()
+def _fastest(runs: dict, repeats: int = 3) -> str:
+    """Time each of `runs` (name -> callable; interleaved, after a warm-up each); name the fastest by its best time."""
+    best = {name: float("inf") for name in runs}
+    for run in runs.values():
+        run()
     for _ in range(repeats):
-        for name, run in (("packed", run_packed), ("plain", run_plain)):
+        for name, run in runs.items():
             start = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - start)
@@ -405,8 +513,8 @@ def linear(owner: torch.nn.Module, name: str, x: torch.Tensor, weights, biases=(
         rows = x.numel() // x.shape[-1]
         choice_key = (x.dtype, 1 << max(rows - 1, 0).bit_length(), x.shape[-1], sum(w.shape[0] for w in weights), gelu)
         if choice_key not in _linear_choice:
-            _linear_choice[choice_key] = _fastest(run_packed, lambda: _plain_linear(owner, name, x, weights, biases,
-                                                                                    tensors, gelu))
+            _linear_choice[choice_key] = _fastest({
+                "packed": run_packed, "plain": lambda: _plain_linear(owner, name, x, weights, biases, tensors, gelu)})
         if _linear_choice[choice_key] == "packed":
             return run_packed()
     return _plain_linear(owner, name, x, weights, biases, tensors, gelu)

@@ -17,12 +17,15 @@ class RelativeRows(NamedTuple):
     flat_ends: optional python ints (m_lo, m_hi): line[m] == line[0] for m <= m_lo and line[m] == line[-1] for
         m >= m_hi. Long inputs clamp far distances to the end rows; those stretches need no matmul.
     reach: optional python ints (lo, hi), the rows line[0] and line[-1]: only table[lo : hi + 1] is read.
+    sources: the parameters `table` is computed from (the relative embeddings, the LayerNorm's): what
+        identifies its value when it is recomputed in every call of a compiled graph.
     """
 
     table: torch.Tensor
     line: torch.Tensor
     flat_ends: tuple[int, int] | None = None
     reach: tuple[int, int] | None = None
+    sources: tuple[torch.Tensor, ...] = ()
 
 
 @torch.compiler.assume_constant_result  # traced graphs take the table as a constant, not its numpy code
