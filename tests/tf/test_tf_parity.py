@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tensorflow as tf
 import torch
 
 from tests.tf.tf_cases import VARIANTS, heads_for, make_batch, make_config
@@ -16,23 +17,32 @@ from tests.tf.tf_helpers import max_diff, model_inputs, tf_class, torch_model
 ATOL = 1e-5
 
 
-def _compare(config, head, tmp_path, inputs=None):
+# Where the Keras side runs: the CPU, and every GPU TensorFlow sees (CI has none; the torch side stays on
+# the CPU). TF32 is off so fp32 means fp32 there too.
+DEVICES = ["/CPU:0"] + [f"/GPU:{i}" for i, _ in enumerate(tf.config.list_physical_devices("GPU"))]
+if len(DEVICES) > 1:
+    tf.config.experimental.enable_tensor_float_32_execution(False)
+
+
+def _compare(config, head, tmp_path, inputs=None, device="/CPU:0"):
     """Run the torch model and the Keras model loaded from its saved weights; return both outputs."""
     pt = torch_model(config, head)
     pt.save_pretrained(tmp_path)
-    tf_model = tf_class(config.family, head).from_pretrained(tmp_path)
     inputs = model_inputs(head, config) if inputs is None else inputs
     with torch.no_grad():
         expected = pt(**{k: torch.from_numpy(v) for k, v in inputs.items()}, output_hidden_states=True,
                       output_attentions=True)
-    got = tf_model(inputs, output_hidden_states=True, output_attentions=True)
+    with tf.device(device):
+        tf_model = tf_class(config.family, head).from_pretrained(tmp_path)
+        got = tf_model(inputs, output_hidden_states=True, output_attentions=True)
     return expected, got
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("variant,head", [(v, h) for v in VARIANTS for h in heads_for(v)])
-def test_matches_torch(variant, head, tmp_path):
+def test_matches_torch(variant, head, device, tmp_path):
     config = make_config(variant, num_labels=2 if head == "question_answering" else 3)
-    expected, got = _compare(config, head, tmp_path)
+    expected, got = _compare(config, head, tmp_path, device=device)
     assert expected.keys() == got.keys()
     for name in expected.keys():
         diff = max_diff(expected[name], got[name])

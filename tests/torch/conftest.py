@@ -4,6 +4,13 @@ import torch
 
 from tests.cases import SEQ_LEN
 
+# Where the parity suites run: the CPU, and every accelerator present (CI has none; a GPU machine runs
+# each parity case there too). TF32 would round matmuls to 10 mantissa bits: off, so fp32 means fp32.
+DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+if torch.cuda.is_available():
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+
 
 @pytest.fixture
 def batch():

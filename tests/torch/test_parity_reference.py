@@ -10,6 +10,7 @@ import transformers as tr
 
 import deberta_torch as dt
 from tests.cases import SEQ_LEN, VARIANTS, variant_config_kwargs
+from tests.torch.conftest import DEVICES
 
 ATOL = 1e-5
 GRAD_ATOL = 1e-4
@@ -96,21 +97,35 @@ def _compare_outputs(ref_out, our_out):
             _compare(ref_v, our_v)
 
 
+def _on(device, value):
+    """A tensor, or a (nested) tuple / dict of them, moved to `device`."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple):
+        return tuple(_on(device, v) for v in value)
+    if isinstance(value, dict):
+        return {k: _on(device, v) for k, v in value.items()}
+    return value
+
+
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("impl", dt.ATTN_IMPLEMENTATIONS)
 @pytest.mark.parametrize("variant,head", CASES)
-def test_forward_matches_reference(variant, head, impl, batch, tmp_path):
+def test_forward_matches_reference(variant, head, impl, device, batch, tmp_path):
+    """Ours on `device` against the reference on the CPU."""
     ref, ours, cfg = _pair(variant, head, tmp_path)
     ours.set_attn_implementation(impl)
+    ours.to(device)
     kwargs = _inputs(head, batch, cfg.get("type_vocab_size", 0) > 0, labels=head != "base")
     with torch.no_grad():
         r = ref(**kwargs, output_hidden_states=True, output_attentions=True)
-        o = ours(**kwargs, output_hidden_states=True, output_attentions=True)
+        o = ours(**_on(device, kwargs), output_hidden_states=True, output_attentions=True)
     assert set(r.keys()) == set(o.keys())
-    _compare_outputs(r, o)
+    _compare_outputs(r, type(o)(**_on("cpu", {key: getattr(o, key) for key in o.keys()})))
     # The tuple form carries the same tensors in the same order.
     with torch.no_grad():
         rt = ref(**kwargs, output_hidden_states=True, return_dict=False)
-        ot = ours(**kwargs, output_hidden_states=True, return_dict=False)
+        ot = _on("cpu", ours(**_on(device, kwargs), output_hidden_states=True, return_dict=False))
     assert len(rt) == len(ot)
     for x, y in zip(rt, ot):
         if isinstance(x, tuple):
@@ -120,22 +135,24 @@ def test_forward_matches_reference(variant, head, impl, batch, tmp_path):
             _compare(x, y)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("impl", dt.ATTN_IMPLEMENTATIONS)
 @pytest.mark.parametrize("variant,head", [c for c in CASES if c[1] != "base"])
-def test_training_step_gradients_match_reference(variant, head, impl, batch, tmp_path):
+def test_training_step_gradients_match_reference(variant, head, impl, device, batch, tmp_path):
     # Dropout off so both sides run the same function; training mode otherwise.
     ref, ours, cfg = _pair(variant, head, tmp_path, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
     ours.set_attn_implementation(impl)
+    ours.to(device)
     ref.train()
     ours.train()
     kwargs = _inputs(head, batch, cfg.get("type_vocab_size", 0) > 0)
     ref_loss = ref(**kwargs).loss
-    our_loss = ours(**kwargs).loss
-    _compare(ref_loss, our_loss)
+    our_loss = ours(**_on(device, kwargs)).loss
+    _compare(ref_loss, our_loss.cpu())
     ref_loss.backward()
     our_loss.backward()
     ref_grads = {n: p.grad for n, p in ref.named_parameters() if p.grad is not None}
-    our_grads = {n: p.grad for n, p in ours.named_parameters() if p.grad is not None}
+    our_grads = {n: p.grad.cpu() for n, p in ours.named_parameters() if p.grad is not None}
     assert set(our_grads) == set(ref_grads)
     for name, g in ref_grads.items():
         torch.testing.assert_close(our_grads[name], g, atol=GRAD_ATOL, rtol=GRAD_RTOL, msg=lambda m: f"{name}: {m}")
