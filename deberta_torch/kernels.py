@@ -31,6 +31,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from . import native
+
 # Query rows per c2p band and keys per p2c band, by element size: a wider band wastes (tile - 1) / S
 # of the work, a narrower one runs smaller matmuls. Tuned on a 2-core AVX-512 CPU (docs/performance.md).
 TILE_QUERY = {4: 32, 2: 64}
@@ -45,6 +47,32 @@ LINEAR_BACKENDS = ("auto", "packed", "plain")
 _linear_backend = "auto"
 _linear_choice: dict[tuple, str] = {}  # (dtype, rows bucket, in, out, gelu) -> the measured winner
 _core_choice: dict[tuple, str] = {}  # (dtype, B, H, n, D, S) -> the measured bfloat16 attention core
+
+
+# How CPU inference adds the two band products into the bias: "native" (csrc/relative_bias.c, one pass,
+# the transposed term read in registers), "torch" (strided adds) or "auto": timed once per shape, the
+# faster kept. Both give the same values. Set with `set_bias_backend`.
+BIAS_BACKENDS = ("auto", "native", "torch")
+_bias_backend = "auto"
+_bias_choice: dict[tuple, str] = {}  # (dtype, B, n, S) -> the measured winner
+# Query rows per c2p band (and keys per p2c band) the native path tries; it keeps the fastest per shape.
+# Wider tiles waste (tile - 1) / S of the band work but run larger matmuls. Band widths are padded to a
+# multiple of 16 (an odd width slows oneDNN's float32 matmul by a third).
+NATIVE_TILES, NATIVE_ALIGN = (64, 128, 256), 16
+
+
+def set_bias_backend(name: str) -> None:
+    """Choose how CPU inference builds the relative bias: "auto" (measured per shape), "native" or "torch"."""
+    global _bias_backend
+    if name not in BIAS_BACKENDS:
+        raise ValueError(f"unknown bias backend {name!r}; choose one of {BIAS_BACKENDS}")
+    _bias_backend = name
+    _bias_choice.clear()
+
+
+def bias_choices() -> dict[tuple, str]:
+    """What the bias picked so far: (dtype, batch, rows, keys) -> "native/<tile>" or "torch"."""
+    return dict(_bias_choice)
 
 
 def set_linear_backend(name: str) -> None:
@@ -74,7 +102,7 @@ def distance_tables(pos_key, pos_query, line, scale):
 
 def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int, int], key_fill_rev=None,
                   flat_ends: tuple[int, int] | None = None, tile_query: int | None = None,
-                  tile_key: int | None = None, out_of_place: bool | None = None) -> torch.Tensor:
+                  tile_key: int | None = None, out_of_place: bool | None = None, columns=None) -> torch.Tensor:
     """(c2p + p2c) / scale for query rows [i0, i1) against every key, keys reversed: (B, H, i1 - i0, S).
 
     query (B, H, T, D); key_rev (B, H, S, D) = key.flip(2); tables from `distance_tables` (either may
@@ -83,6 +111,7 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     i + c <= m_lo (or >= m_hi) every distance reads the first (last) table row, and the term is a
     per-row or per-key constant instead of a band product. out_of_place: build the bias without
     in-place writes (cheap to differentiate); None picks it exactly when autograd records the call.
+    columns: the tables from `native_columns`, when the native kernel may build this bias (inference).
     """
     B, H, T, D = query.shape
     S = key_rev.shape[2]
@@ -94,6 +123,25 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     if out_of_place:
         return _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev,
                                     tile_query, tile_key)
+    if columns is not None:
+        runs = {f"native/{tile}": functools.partial(_native_bias, query, key_rev, columns, rows, key_fill_rev, tile)
+                for tile in NATIVE_TILES}
+        if _bias_backend == "auto":
+            runs["torch"] = functools.partial(_strided_bias, query, key_rev, pos_key_line, pos_query_line, rows,
+                                              key_fill_rev, flat_ends, tile_query, tile_key)
+        key = (query.dtype, B, rows[1] - rows[0], S)
+        if key not in _bias_choice:
+            _bias_choice[key] = _fastest(runs)
+        return runs[_bias_choice[key]]()
+    return _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, flat_ends, tile_query,
+                         tile_key)
+
+
+def _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, flat_ends, tile_query,
+                  tile_key):
+    """`relative_bias` in place with PyTorch ops: band tiles written into the bias through strided views."""
+    B, H, T, D = query.shape
+    S = key_rev.shape[2]
     table = pos_key_line if pos_key_line is not None else pos_query_line
     W = table.shape[1]
     m_lo, m_hi = (-1, W) if flat_ends is None else flat_ends
@@ -147,6 +195,78 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
                 band = rows_q @ window.transpose(-1, -2)  # (H, B r, w)
                 # band column m = (i - r0) + (c - c_lo): a row stride of w + 1 walks the diagonal
                 bias[:, :, a:b, c_lo:c_hi] += band.as_strided((B, H, r, c_hi - c_lo), (r * w, B * r * w, w + 1, 1))
+    return bias
+
+
+def _round_up(x: int, multiple: int = NATIVE_ALIGN) -> int:
+    return -(-x // multiple) * multiple
+
+
+def native_columns(query, pos_key_line, pos_query_line, flat_ends=None):
+    """The distance tables transposed for the native bias, (H, D, W + NATIVE_ALIGN - 1) each (or None), or
+    None where that path does not apply: not CPU inference in float32/bfloat16, traced, no compiler,
+    `set_bias_backend("torch")`, or a long input whose flat ends (see `relative_bias`) skip much of the
+    band work. Columns past W are zeros: padded band widths read them and never use the result.
+    """
+    tables = [t for t in (pos_key_line, pos_query_line) if t is not None]
+    if (_bias_backend == "torch" or not tables or query.device.type != "cpu"
+            or query.dtype not in (torch.float32, torch.bfloat16) or tracing()
+            or (torch.is_grad_enabled() and any(t.requires_grad for t in [query, *tables]))):
+        return None
+    W = tables[0].shape[1]
+    if flat_ends is not None and (flat_ends[0] + 1) + (W - flat_ends[1]) > W // 4:
+        return None
+    if native.library() is None:
+        return None
+
+    def transposed(table):
+        if table is None:
+            return None
+        H, W, D = table.shape
+        out = table.new_empty(H, D, W + NATIVE_ALIGN - 1)
+        out[..., :W].copy_(table.transpose(1, 2))
+        out[..., W:].zero_()
+        return out
+
+    return transposed(pos_key_line), transposed(pos_query_line)
+
+
+def _pointer(t: torch.Tensor | None):
+    return None if t is None else t.data_ptr()
+
+
+def _native_bias(query, key_rev, columns, rows, key_fill_rev, tile=64):
+    """`relative_bias` from band products (oneDNN matmuls) summed by csrc/relative_bias.c in one pass.
+
+    c2p bands: query rows in tiles of r = tile, (H, B r, cw) each, cw = r + S - 1 padded; p2c bands: keys in
+    tiles of k = tile, (H, B k, pw), pw = n + k - 1 padded, laid out key-major so no matmul operand is
+    transposed. The last tile of each is shifted back to end at the block's edge, so every tile is full.
+    """
+    B, H, T, D = query.shape
+    S = key_rev.shape[2]
+    i0, i1 = rows
+    n = i1 - i0
+    key_cols, query_cols = columns
+    r, k = min(tile, n), min(tile, S)
+    cw, pw = _round_up(r + S - 1), _round_up(n + k - 1)
+    c2p = p2c = None
+    if key_cols is not None:
+        c2p = query.new_empty(-(-n // r), H, B * r, cw)
+        for t in range(c2p.shape[0]):
+            rs = i0 + min(t * r, n - r)
+            rows_q = query[:, :, rs: rs + r].transpose(0, 1).reshape(H, B * r, D)
+            torch.bmm(rows_q, key_cols[:, :, rs: rs + cw], out=c2p[t])
+    if query_cols is not None:
+        p2c = query.new_empty(-(-S // k), H, B * k, pw)
+        for u in range(p2c.shape[0]):
+            cs = min(u * k, S - k)
+            keys = key_rev[:, :, cs: cs + k].transpose(0, 1).reshape(H, B * k, D)
+            torch.bmm(keys, query_cols[:, :, i0 + cs: i0 + cs + pw], out=p2c[u])
+    bias = query.new_empty(B, H, n, S)
+    fill = None if key_fill_rev is None else key_fill_rev.to(torch.uint8).contiguous()
+    lib = native.library()
+    kernel = lib.relative_bias_bf16 if query.dtype == torch.bfloat16 else lib.relative_bias_f32
+    kernel(bias.data_ptr(), _pointer(c2p), _pointer(p2c), _pointer(fill), B, H, n, S, r, cw, k, pw)
     return bias
 
 
@@ -216,8 +336,8 @@ def _core(query, key, value, bias, scale, dropout_p):
     """softmax(q.k / scale + bias) v for one block; bias (B, H, n, S) may be consumed (overwritten).
 
     In bfloat16 inference two kernels compete, timed once per shape (`core_choices`): the fused
-    scaled_dot_product_attention, and a baddbmm + softmax + bmm on the block, which beats it on CPUs
-    without AMX and was measured to lose to it with AMX, where the fused kernel runs on the tile unit.
+    scaled_dot_product_attention, and a baddbmm + softmax + bmm on the block, which beat it on an
+    AVX-512 CPU without AMX; with AMX the fused kernel's bf16 path runs on the tile unit.
     """
     if query.dtype != torch.bfloat16 or torch.is_grad_enabled() or dropout_p > 0.0 or tracing():
         return _fused_core(query, key, value, bias, scale, dropout_p)
@@ -286,9 +406,10 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
     grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
                                            for t in (query, key, value, pos_key_line, pos_query_line))
     chunk, block = _plan(B, H, T, S, grad)
+    columns = None if grad else native_columns(query, pos_key_line, pos_query_line, flat_ends)
     if chunk == B and block == T:
         context = _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev,
-                                fill_rev, (0, T), dropout_p, flat_ends)
+                                fill_rev, (0, T), dropout_p, flat_ends, columns)
     else:
         context = query.new_empty(B, H, T, value.shape[-1])
         for b0 in range(0, B, chunk):
@@ -299,16 +420,16 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
             for i0 in range(0, T, block):
                 i1 = min(T, i0 + block)
                 context[b0:b1, :, i0:i1] = _attend_block(q, k, v, scale, pos_key_line, pos_query_line, mask, fill,
-                                                         (i0, i1), dropout_p, flat_ends)
+                                                         (i0, i1), dropout_p, flat_ends, columns)
     if padding:
         context = _uniform_padded_rows(context, value, token_mask)
     return context, None
 
 
 def _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev, fill_rev, rows,
-                  dropout_p, flat_ends):
+                  dropout_p, flat_ends, columns=None):
     i0, i1 = rows
-    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat_ends)
+    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat_ends, columns=columns)
     if mask_rev is not None:
         bias = bias.masked_fill(~mask_rev[:, :, i0:i1], torch.finfo(bias.dtype).min)
     q = query if (i0, i1) == (0, query.shape[2]) else query[:, :, i0:i1]
