@@ -23,6 +23,9 @@ Two code paths compute the same numbers (fp32 to ~1e-6), chosen per module by `a
           the projected position table is cached until a weight changes. A graph traced with a
           symbolic sequence length uses the eager computation (the banded one unrolls per length).
   "eager" the reference-shaped computation: (B, H, T, R) products, gathers, an explicit softmax.
+  "flex_attention" the reference's gathers inside FlexAttention's score_mod (deberta_torch/flex.py): one
+          fused kernel on GPUs, memory linear in T; calls it cannot serve take "sdpa".
+Under torch.compile, inference calls "sdpa"'s kernel as one operator (kernels.compiled_relative_attention).
 """
 
 from __future__ import annotations
