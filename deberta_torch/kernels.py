@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import time
+import weakref
 
 import torch
 import torch.nn.functional as F
@@ -514,11 +515,16 @@ def cached_position_tables(table: torch.Tensor, sources: list[torch.Tensor], key
                            dtype: torch.dtype) -> list[torch.Tensor]:
     """Position keys and queries, (H, R, D) each (empty where the weight is None): `table` (R, C) through
     the projection, split into heads, divided by the scale; kept until a source or weight changes."""
-    weights = [t for t in (key_weight, key_bias, query_weight, query_bias) if t is not None]
+    tensors = [*sources, *(t for t in (key_weight, key_bias, query_weight, query_bias) if t is not None)]
     presence = tuple(t is not None for t in (key_weight, key_bias, query_weight, query_bias))
-    key = (state_key([*sources, *weights]), presence, heads, scale, dtype, tuple(table.shape))
-    hit = _POSITION_TABLES.get(key)
-    if hit is None:
+    key = (state_key(tensors), presence, heads, scale, dtype, tuple(table.shape))
+    entry = _POSITION_TABLES.get(key)
+    # Storage addresses and version counters repeat once a model is freed and another is allocated (a
+    # loop over models), so an entry must also belong to these very tensors; weak references keep no
+    # model alive.
+    if entry is not None and all(ref() is t for ref, t in zip(entry[0], tensors)):
+        hit = entry[1]
+    else:
         def project(weight, bias):
             if weight is None:
                 return table.new_empty(0, dtype=dtype)
@@ -526,9 +532,10 @@ def cached_position_tables(table: torch.Tensor, sources: list[torch.Tensor], key
             return (out.view(out.shape[0], heads, -1).transpose(0, 1) / scale).to(dtype).contiguous()
 
         hit = (project(key_weight, key_bias), project(query_weight, query_bias))
+        _POSITION_TABLES.pop(key, None)
         while len(_POSITION_TABLES) >= _POSITION_TABLES_KEPT:
             _POSITION_TABLES.pop(next(iter(_POSITION_TABLES)))
-        _POSITION_TABLES[key] = hit
+        _POSITION_TABLES[key] = (tuple(weakref.ref(t) for t in tensors), hit)
     return [t.clone() for t in hit]  # the graph owns its outputs (Inductor may reuse their memory)
 
 
