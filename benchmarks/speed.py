@@ -61,7 +61,6 @@ FAMILIES = {
 FAMILY_NAMES = {"v3": "deberta-v3-base", "v1": "deberta-base"}
 DTYPES = ("fp32", "bf16", "bf16-autocast", "fp16")
 IMPLS = ("ours", "ref", "bert")
-EXTRA_IMPLS = ("compiled", "flex")  # ours under torch.compile (--compile); ours on FlexAttention (--device cuda)
 # Targets of the performance issue (docs/performance.md): (what, shape, dtype, mode, against, ratio).
 TARGETS = [
     ("ours/ref inference", "8x128", "fp32", "infer", "ref", 1.4),
