@@ -142,8 +142,8 @@ class _DisentangledAttention(keras.layers.Layer):
         if not self.relative_attention or rel_embeddings is None:
             return None, None
         rel = self.pos_dropout(rel_embeddings, training=training)
-        pos_key = _split_heads(self._pos_key(rel), self.num_attention_heads) if self.use_c2p else None
-        pos_query = _split_heads(self._pos_query(rel), self.num_attention_heads) if self.use_p2c else None
+        pos_key = _split_heads(self._pos_key_module()(rel), self.num_attention_heads) if self.use_c2p else None
+        pos_query = _split_heads(self._pos_query_module()(rel), self.num_attention_heads) if self.use_p2c else None
         return pos_key, pos_query
 
     def _attend(self, q, k, v, pair_mask, rel_embeddings, rel_index, logits_proj=None, weights_proj=None,
@@ -187,11 +187,11 @@ class DebertaSelfAttention(_DisentangledAttention):
         if self.use_p2c:
             self.pos_q_proj.build()
 
-    def _pos_key(self, rel):
-        return self.pos_proj(rel)
+    def _pos_key_module(self):
+        return self.pos_proj
 
-    def _pos_query(self, rel):
-        return self.pos_q_proj(rel)
+    def _pos_query_module(self):
+        return self.pos_q_proj
 
     def call(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None, training=False):
         """hidden_states (B, T, C) -> context (B, T, C), probabilities (B, H, T, T)."""
@@ -236,11 +236,11 @@ class DebertaV2SelfAttention(_DisentangledAttention):
             if self.use_p2c:
                 self.pos_query_proj.build()
 
-    def _pos_key(self, rel):
-        return self.key_proj(rel) if self.share_att_key else self.pos_key_proj(rel)
+    def _pos_key_module(self):
+        return self.key_proj if self.share_att_key else self.pos_key_proj
 
-    def _pos_query(self, rel):
-        return self.query_proj(rel) if self.share_att_key else self.pos_query_proj(rel)
+    def _pos_query_module(self):
+        return self.query_proj if self.share_att_key else self.pos_query_proj
 
     def call(self, hidden_states, pair_mask, rel_embeddings=None, rel_index=None, training=False):
         """hidden_states (B, T, C) -> context (B, T, C), probabilities (B, H, T, T)."""

@@ -25,6 +25,7 @@ from deberta_core.pretraining import EMD_STEPS
 
 from .attention import _merge_heads, _split_heads
 from .backbone import build_masks
+from . import fast_attention
 from .kernels import project
 
 
@@ -50,14 +51,13 @@ def _query_key_value(attention, query_states, hidden_states):
 def layer_with_query(layer, hidden_states, query_states, pair_mask, rel_embeddings=None, rel_index=None, **kwargs):
     """One transformer layer whose queries (and residuals) come from `query_states`, (B, T, C) each.
 
-    kwargs (rel_rows, token_mask) go to the self-attention's `_attend`, as in DebertaLayer."""
+    kwargs (rel_rows, token_mask, output_attentions) go to the self-attention's `_attend`, as in DebertaLayer."""
     attention = layer.attention.self
     q, k, v = _query_key_value(attention, query_states, hidden_states)
     talking = getattr(attention, "talking_head", False)
     context, _ = attention._attend(q, k, v, pair_mask, rel_embeddings, rel_index,
                                    attention.head_logits_proj if talking else None,
-                                   attention.head_weights_proj if talking else None,
-                                   output_attentions=False, **kwargs)
+                                   attention.head_weights_proj if talking else None, **kwargs)
     attention_output = layer.attention.output(_merge_heads(context), query_states)
     return layer.output(layer.intermediate(attention_output), attention_output)
 
@@ -80,12 +80,11 @@ def enhanced_mask_decoder(backbone, hidden_states, attention_mask=None, position
     if position_ids is None:
         position_ids = torch.arange(T, device=device)[None, :]
     query_states = backbone.embeddings.position_embeddings(position_ids).to(hidden_states.dtype) + hidden_states
+    rel_embeddings, rel_index = (encoder._relative_inputs(T) if fast_attention.needs_eager_inputs(encoder)
+                                 else (None, None))
+    pair_mask, fast = fast_attention.encoder_inputs(encoder, T, pair_mask, token_mask, output_attentions=False)
     layer = encoder.layer[-1]
-    impl = layer.attention.self.attn_implementation
-    eager = impl == "eager" or getattr(layer.attention.self, "talking_head", False)
-    rel_embeddings, rel_index, rel_rows = encoder._relative_inputs(T, device, eager, not eager)
-    attn_mask, padding = encoder._mask_form(pair_mask, token_mask)
     for _ in range(EMD_STEPS):
-        query_states = layer_with_query(layer, hidden_states, query_states, attn_mask, rel_embeddings, rel_index,
-                                        rel_rows=rel_rows, token_mask=padding)
+        query_states = layer_with_query(layer, hidden_states, query_states, pair_mask, rel_embeddings, rel_index,
+                                        **fast)
     return query_states

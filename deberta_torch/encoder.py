@@ -7,12 +7,12 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from deberta_core.config import BaseDebertaConfig
-from deberta_core.relative_position import line_bounds
 
+from . import fast_attention
 from .attention import DebertaAttention
-from .kernels import InferenceCache, mask_form, project, state_key, tracing
+from .kernels import InferenceCache, project
 from .layers import LayerNorm, ResidualLayerNorm, get_activation
-from .relative_position import RelativeRows, index_from_line, relative_position_line
+from .relative_position import relative_position_index
 
 
 class DebertaIntermediate(nn.Module):
@@ -76,12 +76,11 @@ class ConvLayer(nn.Module):
 
 
 class DebertaEncoder(nn.Module):
-    """The layer stack plus what every layer shares: the relative table and its index.
+    """The layer stack plus what every layer shares: the relative table and its index matrix.
 
-    Input-independent work happens once per forward, not per layer: the LayerNorm of the relative table,
-    the bucketed distance line (one entry per distance, T + S - 1 of them), the rows of the table that
-    line reaches, and, for eager layers only, the (T, T) index. In eval mode without autograd these are
-    cached per sequence length and rebuilt when a relative weight changes (storage or version counter).
+    Layers on a fast path (fast_attention.py) get the table and its distance line instead, prepared once
+    per forward and, in eval mode without autograd, cached in `_relative_cache` until a relative weight
+    changes.
     """
 
     def __init__(self, config: BaseDebertaConfig):
@@ -96,7 +95,7 @@ class DebertaEncoder(nn.Module):
         self.LayerNorm = LayerNorm(config.hidden_size, eps=config.layer_norm_eps) if config.norm_rel_embeddings else None
         self.conv = ConvLayer(config) if config.family == "v2" and config.conv_kernel_size > 0 else None
         self.gradient_checkpointing = False
-        self._relative_cache = InferenceCache()
+        self._relative_cache = InferenceCache()  # fast_attention.relative_rows
 
     def _normed_table(self):
         """The whole relative table (2K or 2B rows, C) after the v2 LayerNorm."""
@@ -114,65 +113,19 @@ class DebertaEncoder(nn.Module):
             params += [self.LayerNorm.weight, self.LayerNorm.bias]
         return params
 
-    def _relative_inputs(self, seq_len: int, device, need_index: bool, need_rows: bool):
-        """(table, index) for eager layers and RelativeRows for fast layers, each only when needed.
-
-        Eager layers get what the reference computes: the table (v1: sliced to [K - span, K + span)) and
-        the (T, T) index into it. Fast layers get the whole table and the distance line in absolute
-        rows, so their cached projections serve every length. In eval mode without autograd the
-        normalised table and each length's line and index are cached until a relative weight changes.
-        """
+    def _relative_inputs(self, seq_len):
+        """Relative table rows this length can reach (after the v2 LayerNorm) and the (T, T) index."""
         if not self.relative_attention:
-            return None, None, None
-        compiling = tracing()
-        cacheable = not self.training and not torch.is_grad_enabled() and not compiling
-        if cacheable:
-            versions = state_key(self._relative_parameters())
-            key = (torch.device(device), torch.is_inference_mode_enabled())
-            store = self._relative_cache
-            if store.get("key") != (key, versions):
-                store.clear()
-                store.update(key=(key, versions), table=self._normed_table(), lengths={})
-            table = store["table"]
-            lengths = store["lengths"]
-            if seq_len not in lengths:
-                if len(lengths) >= 4:
-                    lengths.pop(next(iter(lengths)))
-                lengths[seq_len] = {}
-            entry = lengths[seq_len]
-        else:
-            table, entry = self._normed_table(), {}
+            return None, None
+        table = self._normed_table()
         span = self._span(seq_len)
-        offset = self.max_relative_positions - span if self.family == "v1" else 0
-        if "line" not in entry:
-            entry["line"] = relative_position_line(seq_len, seq_len, span, self.position_buckets,
-                                                   self.max_relative_positions, device=device)
-        line = entry["line"]  # rows of table[offset: offset + 2 * span]
-        index = rows = None
-        if need_index:
-            if "index" not in entry:
-                entry["index"] = index_from_line(line, seq_len, seq_len)
-            index = entry["index"]
-        if need_rows:
-            if "rows" not in entry:
-                absolute = line + offset  # (no branch on offset: it is symbolic under export)
-                if not compiling:  # the rows it reaches and its flat ends follow from the sizes
-                    lo, hi, m_lo, m_hi = line_bounds(seq_len, seq_len, span, self.position_buckets,
-                                                     self.max_relative_positions)
-                    entry["rows"] = RelativeRows(table, absolute, (m_lo, m_hi), (lo + offset, hi + offset))
-                else:  # a traced length may be symbolic (and looks like an int to dynamo): the whole table
-                    entry["rows"] = RelativeRows(table, absolute, sources=tuple(self._relative_parameters()))
-            rows = entry["rows"]
         if self.family == "v1":
-            table = table[offset: offset + 2 * span]
-        return table, index, rows
-
-    @staticmethod
-    def _mask_form(pair_mask, token_mask):
-        """(pair_mask or None when nothing is masked, token_mask when pair_mask is its outer product)."""
-        if tracing():
-            return pair_mask, None  # no data-dependent branches in a graph (see kernels.compiled_relative_attention)
-        return mask_form(pair_mask, token_mask)
+            # v1 uses only the rows a length can reach: [K - span, K + span) of the 2K-row table.
+            K = self.max_relative_positions
+            table = table[K - span: K + span]
+        index = relative_position_index(seq_len, seq_len, span, self.position_buckets, self.max_relative_positions,
+                                        device=table.device)
+        return table, index
 
     def forward(self, embedding_output, pair_mask, token_mask, output_hidden_states=False,
                 output_attentions=False):
@@ -181,21 +134,18 @@ class DebertaEncoder(nn.Module):
         Returns the last hidden state, all hidden states (L + 1, or None) and attentions (L, or None).
         """
         T = embedding_output.shape[1]
-        impls = {layer.attention.self.attn_implementation for layer in self.layer}
-        eager = "eager" in impls or any(getattr(layer.attention.self, "talking_head", False) for layer in self.layer)
-        fast = bool(impls - {"eager"})
-        rel_embeddings, rel_index, rel_rows = self._relative_inputs(T, embedding_output.device, eager, fast)
-        attn_mask, padding = self._mask_form(pair_mask, token_mask)
-        kwargs = {"rel_rows": rel_rows, "token_mask": padding, "output_attentions": output_attentions}
+        rel_embeddings, rel_index = (self._relative_inputs(T) if fast_attention.needs_eager_inputs(self)
+                                     else (None, None))
+        pair_mask, fast = fast_attention.encoder_inputs(self, T, pair_mask, token_mask, output_attentions)
         all_hidden = [embedding_output] if output_hidden_states else None
         all_attentions = [] if output_attentions else None
         hidden_states = embedding_output
         for i, layer in enumerate(self.layer):
             if self.gradient_checkpointing and self.training:
-                hidden_states, probs = checkpoint(layer, hidden_states, attn_mask, rel_embeddings, rel_index,
-                                                  use_reentrant=False, **kwargs)
+                hidden_states, probs = checkpoint(layer, hidden_states, pair_mask, rel_embeddings, rel_index,
+                                                  use_reentrant=False, **fast)
             else:
-                hidden_states, probs = layer(hidden_states, attn_mask, rel_embeddings, rel_index, **kwargs)
+                hidden_states, probs = layer(hidden_states, pair_mask, rel_embeddings, rel_index, **fast)
             if i == 0 and self.conv is not None:
                 hidden_states = self.conv(embedding_output, hidden_states, token_mask)
             if output_hidden_states:
