@@ -40,22 +40,41 @@ TILE_QUERY = {4: 32, 2: 64}
 TILE_KEY = {4: 32, 2: 32}
 # Elements of the (chunk, H, rows, S) bias built at once in inference (16 MB in float32).
 BIAS_BUDGET = 4 * 2 ** 20
+
+
+class MeasuredChoice:
+    """A kernel picked per shape by timing the candidates on the CPU at hand (`_fastest`: once per key,
+    interleaved), or forced by name. Which kernel wins depends on the CPU (oneDNN's packed Linear helps
+    on AVX-512 without AMX and loses with AMX), so nothing here is tuned for one machine."""
+
+    def __init__(self, what: str, backends: tuple[str, ...] = ("auto",)):
+        self.what, self.backends, self.backend, self.picks = what, backends, "auto", {}
+
+    def force(self, backend: str) -> None:
+        """Use `backend` from now on ("auto": measure again per shape); forgets earlier picks."""
+        if backend not in self.backends:
+            raise ValueError(f"unknown {self.what} backend {backend!r}; choose one of {self.backends}")
+        self.backend = backend
+        self.picks.clear()
+
+    def pick(self, key: tuple, runs: dict) -> str:
+        """The name of the fastest of `runs` (name -> callable) for `key`, timed the first time it is asked."""
+        if key not in self.picks:
+            self.picks[key] = _fastest(runs)
+        return self.picks[key]
+
+
 # How CPU inference runs the encoder's Linear layers: "packed" (oneDNN, weights packed once, the exact
-# GELU fused), "plain" (F.linear) or "auto": each (dtype, shape) times both once and keeps the faster.
-# Which wins depends on the CPU (packing helps on AVX-512 without AMX and loses with AMX), so it is
-# measured, not tuned for one machine. Set with `set_linear_backend`.
-LINEAR_BACKENDS = ("auto", "packed", "plain")
-_linear_backend = "auto"
-_linear_choice: dict[tuple, str] = {}  # (dtype, rows bucket, in, out, gelu) -> the measured winner
-_core_choice: dict[tuple, str] = {}  # (dtype, B, H, n, D, S) -> the measured bfloat16 attention core
-
-
+# GELU fused), "plain" (F.linear) or "auto". Picks: (dtype, rows bucket, in, out, gelu) -> the winner.
+LINEAR = MeasuredChoice("linear", ("auto", "packed", "plain"))
 # How CPU inference adds the two band products into the bias: "native" (csrc/relative_bias.c, one pass,
-# the transposed term read in registers), "torch" (strided adds) or "auto": timed once per shape, the
-# faster kept. Both give the same values. Set with `set_bias_backend`.
-BIAS_BACKENDS = ("auto", "native", "torch")
-_bias_backend = "auto"
-_bias_choice: dict[tuple, str] = {}  # (dtype, B, n, S) -> the measured winner
+# the transposed term read in registers; NATIVE_TILES compete), "torch" (strided adds) or "auto". Both
+# give the same values. Picks: (dtype, B, n, S) -> "native/<tile>" or "torch".
+BIAS = MeasuredChoice("bias", ("auto", "native", "torch"))
+# The bfloat16 inference attention core: fused SDPA or baddbmm + softmax + bmm (`_core`).
+# Picks: (dtype, B, H, n, D, S) -> "fused" or "unfused".
+CORE = MeasuredChoice("bfloat16 attention core")
+LINEAR_BACKENDS, BIAS_BACKENDS = LINEAR.backends, BIAS.backends
 # Query rows per c2p band (and keys per p2c band) the native path tries; it keeps the fastest per shape.
 # Wider tiles waste (tile - 1) / S of the band work but run larger matmuls. Band widths are padded to a
 # multiple of 16 (an odd width slows oneDNN's float32 matmul by a third).
@@ -64,30 +83,22 @@ NATIVE_TILES, NATIVE_ALIGN = (64, 128, 256), 16
 
 def set_bias_backend(name: str) -> None:
     """Choose how CPU inference builds the relative bias: "auto" (measured per shape), "native" or "torch"."""
-    global _bias_backend
-    if name not in BIAS_BACKENDS:
-        raise ValueError(f"unknown bias backend {name!r}; choose one of {BIAS_BACKENDS}")
-    _bias_backend = name
-    _bias_choice.clear()
+    BIAS.force(name)
 
 
 def bias_choices() -> dict[tuple, str]:
     """What the bias picked so far: (dtype, batch, rows, keys) -> "native/<tile>" or "torch"."""
-    return dict(_bias_choice)
+    return dict(BIAS.picks)
 
 
 def set_linear_backend(name: str) -> None:
     """Choose how CPU inference runs Linear layers: "auto" (measured per shape), "packed" or "plain"."""
-    global _linear_backend
-    if name not in LINEAR_BACKENDS:
-        raise ValueError(f"unknown linear backend {name!r}; choose one of {LINEAR_BACKENDS}")
-    _linear_backend = name
-    _linear_choice.clear()
+    LINEAR.force(name)
 
 
 def linear_choices() -> dict[tuple, str]:
     """What "auto" picked so far: (dtype, rows bucket, in, out, gelu) -> "packed" or "plain"."""
-    return dict(_linear_choice)
+    return dict(LINEAR.picks)
 
 
 def distance_tables(pos_key, pos_query, line, scale):
@@ -127,13 +138,10 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     if columns is not None:
         runs = {f"native/{tile}": functools.partial(_native_bias, query, key_rev, columns, rows, key_fill_rev, tile)
                 for tile in NATIVE_TILES}
-        if _bias_backend == "auto":
+        if BIAS.backend == "auto":
             runs["torch"] = functools.partial(_strided_bias, query, key_rev, pos_key_line, pos_query_line, rows,
                                               key_fill_rev, flat_ends, tile_query, tile_key)
-        key = (query.dtype, B, rows[1] - rows[0], S)
-        if key not in _bias_choice:
-            _bias_choice[key] = _fastest(runs)
-        return runs[_bias_choice[key]]()
+        return runs[BIAS.pick((query.dtype, B, rows[1] - rows[0], S), runs)]()
     return _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, flat_ends, tile_query,
                          tile_key)
 
@@ -210,7 +218,7 @@ def native_columns(query, pos_key_line, pos_query_line, flat_ends=None):
     band work. Columns past W are zeros: padded band widths read them and never use the result.
     """
     tables = [t for t in (pos_key_line, pos_query_line) if t is not None]
-    if (_bias_backend == "torch" or not tables or query.device.type != "cpu"
+    if (BIAS.backend == "torch" or not tables or query.device.type != "cpu"
             or query.dtype not in (torch.float32, torch.bfloat16) or tracing()
             or (torch.is_grad_enabled() and any(t.requires_grad for t in [query, *tables]))):
         return None
@@ -342,12 +350,9 @@ def _core(query, key, value, bias, scale, dropout_p):
     """
     if query.dtype != torch.bfloat16 or torch.is_grad_enabled() or dropout_p > 0.0 or tracing():
         return _fused_core(query, key, value, bias, scale, dropout_p)
-    choice_key = (query.dtype, *query.shape, key.shape[2])
-    if choice_key not in _core_choice:
-        _core_choice[choice_key] = _fastest({
-            "fused": lambda: _fused_core(query, key, value, bias.clone(), scale, 0.0),
-            "unfused": lambda: _unfused_core(query, key, value, bias.clone(), scale)})
-    if _core_choice[choice_key] == "fused":
+    runs = {"fused": lambda: _fused_core(query, key, value, bias.clone(), scale, 0.0),
+            "unfused": lambda: _unfused_core(query, key, value, bias.clone(), scale)}
+    if CORE.pick((query.dtype, *query.shape, key.shape[2]), runs) == "fused":
         return _fused_core(query, key, value, bias, scale, 0.0)
     return _unfused_core(query, key, value, bias, scale)
 
@@ -366,7 +371,7 @@ def _unfused_core(query, key, value, bias, scale):
 
 def core_choices() -> dict[tuple, str]:
     """What the bfloat16 attention core picked so far: (dtype, B, H, n, D, S) -> "fused" or "unfused"."""
-    return dict(_core_choice)
+    return dict(CORE.picks)
 
 
 def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_query_line=None, pair_mask=None,
@@ -597,7 +602,7 @@ def _packs_bfloat16() -> bool:
 
 
 def _packable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    return (_linear_backend != "plain" and x.device.type == "cpu" and x.dtype == weight.dtype
+    return (LINEAR.backend != "plain" and x.device.type == "cpu" and x.dtype == weight.dtype
             and (x.dtype == torch.float32 or (x.dtype == torch.bfloat16 and _packs_bfloat16()))
             and not torch.is_grad_enabled() and not torch.is_autocast_enabled("cpu") and not tracing()
             and torch.backends.mkldnn.is_available())
@@ -636,14 +641,12 @@ def linear(owner: torch.nn.Module, name: str, x: torch.Tensor, weights, biases=(
                 return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "gelu", [], "none")
             return torch.ops.mkldnn._linear_pointwise(x, packed, bias, "none", [], "")
 
-        if _linear_backend == "packed":
+        if LINEAR.backend == "packed":
             return run_packed()
         rows = x.numel() // x.shape[-1]
         choice_key = (x.dtype, 1 << max(rows - 1, 0).bit_length(), x.shape[-1], sum(w.shape[0] for w in weights), gelu)
-        if choice_key not in _linear_choice:
-            _linear_choice[choice_key] = _fastest({
-                "packed": run_packed, "plain": lambda: _plain_linear(owner, name, x, weights, biases, tensors, gelu)})
-        if _linear_choice[choice_key] == "packed":
+        runs = {"packed": run_packed, "plain": lambda: _plain_linear(owner, name, x, weights, biases, tensors, gelu)}
+        if LINEAR.pick(choice_key, runs) == "packed":
             return run_packed()
     return _plain_linear(owner, name, x, weights, biases, tensors, gelu)
 
