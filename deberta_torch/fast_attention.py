@@ -29,8 +29,8 @@ from torch import nn
 from deberta_core.relative_position import line_bounds
 
 from . import flex
-from .kernels import (cached_position_tables, compiled_relative_attention, mask_form, relative_attention, state_key,
-                      tracing)
+from .kernels import (cached_position_tables, compiled_relative_attention, mask_form, relative_attention,
+                      TensorsState, tracing)
 from .relative_position import RelativeRows, index_from_line, line_from_index, relative_position_line
 
 # attn_implementation -> the fast path that serves it (None: the eager computation in attention.py)
@@ -69,17 +69,17 @@ def encoder_inputs(encoder, seq_len: int, pair_mask, token_mask, output_attentio
 def relative_rows(encoder, seq_len: int) -> RelativeRows | None:
     """The whole relative table and the distance line into it in absolute rows, so one projected table
     serves every length. In eval mode without autograd kept per length (the four most recent) until a
-    relative weight changes (storage or version counter)."""
+    relative weight changes (kernels.TensorsState)."""
     if not encoder.relative_attention:
         return None
     compiling = tracing()
     parameters = encoder._relative_parameters()
     if not encoder.training and not torch.is_grad_enabled() and not compiling:
         store = encoder._relative_cache
-        key = (state_key(parameters), torch.is_inference_mode_enabled())
-        if store.get("key") != key:
+        mode = torch.is_inference_mode_enabled()
+        if store.get("mode") != mode or not store["state"].holds(parameters):
             store.clear()
-            store.update(key=key, table=encoder._normed_table(), lengths={})
+            store.update(mode=mode, state=TensorsState(parameters), table=encoder._normed_table(), lengths={})
         lengths = store["lengths"]
         if seq_len not in lengths:
             if len(lengths) >= 4:
@@ -189,22 +189,22 @@ def position_tables(attention, rows: RelativeRows, dtype: torch.dtype):
 
     In eval mode without autograd the projected table, (H, R, D) each, is kept in the module's
     `_table_cache` and reused for every length until the table (the encoder's cached tensor) or a
-    projection weight changes: parameters are compared by storage and version counter, so optimizer
-    steps, load_state_dict and .to() all invalidate it. Compiled inference graphs keep it in the
+    projection weight changes (kernels.TensorsState: optimizer steps, load_state_dict and .to() all
+    invalidate it). Compiled inference graphs keep it in the
     `deberta::position_tables` operator instead. Otherwise only the rows this length reaches are
     projected (R' <= R).
     """
     scale = attention.scale
     if not attention.training and not torch.is_grad_enabled() and not tracing():
         key = (dtype, torch.is_inference_mode_enabled())
-        versions = state_key(position_parameters(attention))
+        parameters = position_parameters(attention)
         hit = attention._table_cache.get(key)
-        if hit is not None and hit[0] is rows.table and hit[1] == versions:
+        if hit is not None and hit[0] is rows.table and hit[1].holds(parameters):
             return (*hit[2], rows.line)
         pos_key, pos_query = attention._project_relative_table(rows.table)
         tables = tuple(None if t is None else (t / scale).to(dtype) for t in (pos_key, pos_query))
         attention._table_cache.clear()
-        attention._table_cache[key] = (rows.table, versions, tables)
+        attention._table_cache[key] = (rows.table, TensorsState(parameters), tables)
         return (*tables, rows.line)
     table, line = rows.table, rows.line
     projections = _plain_projections(attention)

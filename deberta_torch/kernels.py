@@ -27,10 +27,10 @@ from __future__ import annotations
 
 import functools
 import time
-import weakref
 
 import torch
 import torch.nn.functional as F
+from torch.multiprocessing.reductions import StorageWeakRef
 
 from . import native
 
@@ -524,10 +524,7 @@ def cached_position_tables(table: torch.Tensor, sources: list[torch.Tensor], key
     presence = tuple(t is not None for t in (key_weight, key_bias, query_weight, query_bias))
     key = (state_key(tensors), presence, heads, scale, dtype, tuple(table.shape))
     entry = _POSITION_TABLES.get(key)
-    # Storage addresses and version counters repeat once a model is freed and another is allocated (a
-    # loop over models), so an entry must also belong to these very tensors; weak references keep no
-    # model alive.
-    if entry is not None and all(ref() is t for ref, t in zip(entry[0], tensors)):
+    if entry is not None and entry[0].holds(tensors):
         hit = entry[1]
     else:
         def project(weight, bias):
@@ -540,7 +537,7 @@ def cached_position_tables(table: torch.Tensor, sources: list[torch.Tensor], key
         _POSITION_TABLES.pop(key, None)
         while len(_POSITION_TABLES) >= _POSITION_TABLES_KEPT:
             _POSITION_TABLES.pop(next(iter(_POSITION_TABLES)))
-        _POSITION_TABLES[key] = (tuple(weakref.ref(t) for t in tensors), hit)
+        _POSITION_TABLES[key] = (TensorsState(tensors), hit)
     return [t.clone() for t in hit]  # the graph owns its outputs (Inductor may reuse their memory)
 
 
@@ -574,23 +571,38 @@ class InferenceCache(dict):
 
 
 def state_key(tensors) -> tuple:
-    """What identifies the current values of `tensors`: storage, version counter and dtype of each.
-
-    Version counters move on every in-place update (optimizer steps, load_state_dict, copy_), and
-    `.to()` or `.data =` replace the storage, so a cache keyed on this never returns a stale value.
-    """
+    """Storage address, version counter and dtype of each of `tensors` (see `TensorsState`)."""
     return tuple((t.data_ptr(), t._version, t.dtype) for t in tensors)
 
 
+class TensorsState:
+    """What identifies the current values of some tensors, for a cache of what is derived from them.
+
+    It holds while each tensor keeps its storage and its version counter. Version counters move on every
+    in-place update (optimizer steps, load_state_dict, copy_); `.to()`, `.half()` and `.data =` replace the
+    storage. An address alone is not enough: once a storage is freed a new one can take its address with
+    the same version count (`model.half().float()`, one model freed and another built), so the state also
+    keeps weak references to the storages, and one that is gone never matches. Keeps nothing alive.
+    """
+
+    __slots__ = ("key", "_storages")
+
+    def __init__(self, tensors):
+        self.key = state_key(tensors)
+        self._storages = tuple(StorageWeakRef(t.untyped_storage()) for t in tensors)
+
+    def holds(self, tensors) -> bool:
+        return self.key == state_key(tensors) and not any(s.expired() for s in self._storages)
+
+
 def cached(owner: torch.nn.Module, name: str, tensors, build):
-    """`build()`, kept on `owner` until one of `tensors` changes (see `state_key`)."""
-    key = state_key(tensors)
+    """`build()`, kept on `owner` until one of `tensors` changes (see `TensorsState`)."""
     store = owner.__dict__.setdefault("_inference_cache", InferenceCache())
     hit = store.get(name)
-    if hit is not None and hit[0] == key:
+    if hit is not None and hit[0].holds(tensors):
         return hit[1]
     value = build()
-    store[name] = (key, value)
+    store[name] = (TensorsState(tensors), value)
     return value
 
 

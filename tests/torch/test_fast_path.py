@@ -220,6 +220,24 @@ def test_inference_caches_follow_the_weights(name):
     assert max_diff(fast(), eager()) < TOL
 
 
+def test_cache_state_misses_a_new_storage_at_a_freed_address():
+    """A freed storage's address can come back with the same version count (model.half().float() does it
+    by chance); the address alone would then serve stale derived weights. Two tensors over one buffer
+    make it certain here."""
+    weight = torch.zeros(8)
+    state = kernels.TensorsState([weight])
+    assert state.holds([weight])
+    weight.add_(1.0)  # an in-place update moves the version counter
+    assert not state.holds([weight])
+    buffer = bytearray(64 * 4)
+    old = torch.frombuffer(buffer, dtype=torch.float32)
+    state = kernels.TensorsState([old])
+    del old  # its storage is freed; the buffer (and the address) stay
+    new = torch.frombuffer(buffer, dtype=torch.float32)
+    assert state.key == kernels.state_key([new])  # address, version and dtype all repeat
+    assert not state.holds([new])
+
+
 def test_no_cache_in_training_or_with_autograd():
     """With autograd on (input attribution in eval mode, or training), the fast path gives the eager
     path's outputs and gradients, and a weight changed in place by an optimizer step is seen at once."""
