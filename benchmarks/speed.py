@@ -18,7 +18,10 @@ left resident (ours' inference caches: packed Linear weights and position tables
 `--compile` adds a fourth model, ours under `torch.compile(fullgraph=True, dynamic=False)`, timed
 interleaved with the others after its compile (whose seconds are stored as `compile_s`).
 `--device cuda` runs the same comparison on a GPU (wall time after synchronising, peak memory from
-the CUDA allocator, dtypes fp16/bf16/fp32), plus ours with attn_implementation="flex_attention".
+the CUDA allocator, dtypes fp16/bf16/fp32), plus ours with attn_implementation="flex_attention" and,
+where the package is installed, the reference with disentangled-flash's Triton encoder
+(`optimize_deberta`, v3 only), and checks the GPU targets (ours / reference >= 2.5x at 512 tokens,
+>= 5x at 2048).
 
 Writes benchmarks/results/speed.json and speed.png (`--out` to change) and prints the tables and a
 check of the targets in docs/performance.md.
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import copy
 import ctypes
+import importlib.util
 import datetime
 import json
 import os
@@ -68,6 +72,8 @@ TARGETS = [
     ("ours/ref inference", "4x512", "bf16", "infer", "ref", 4.0),
     ("ours/ref training step", "8x128", "fp32", "train", "ref", 1.8),
 ]
+# GPU: ours / reference at least this at a sequence length (and FlexAttention's memory linear in T).
+GPU_TARGETS = {512: 2.5, 2048: 5.0}
 BERT_TARGET = {"fp32": 0.9, "bf16": 0.8}  # ours / BERT at every inference shape, by dtype (training: 0.9)
 LONG_TARGET_MB = 2500  # whole-process peak of the 1 x 8192 v3 forward
 
@@ -109,7 +115,7 @@ def _reset_peak() -> float:
 
 
 # ------------------------------------------------------------------------------------------ models
-def build_models(family: str, layers: int, dtype: str, impls, device: str = "cpu"):
+def build_models(family: str, layers: int, dtype: str, impls, device: str = "cpu", sequence_lengths=()):
     import torch
     import transformers
 
@@ -139,6 +145,10 @@ def build_models(family: str, layers: int, dtype: str, impls, device: str = "cpu
         models["flex"] = flex
     if "compiled" in impls:
         models["compiled"] = torch.compile(models["ours"], fullgraph=True, dynamic=False)
+    if "dflash" in impls and family == "v3":  # the reference with disentangled-flash's Triton encoder
+        from disentangled_flash import optimize_deberta
+
+        models["dflash"] = optimize_deberta(copy.deepcopy(models["ref"]), sequence_lengths=sequence_lengths)
     return models
 
 
@@ -212,7 +222,7 @@ def run_config(models, family, dtype, mode, batch, seq, repeats, log, device="cp
         out, warm_wall, _ = time_call(step, device)  # warm-up: ours' caches (packed weights, position tables)
         if name == "compiled":
             rows[name]["compile_s"] = warm_wall
-        if mode == "infer" and name in ("ours", "ref", "compiled", "flex"):
+        if mode == "infer" and name in ("ours", "ref", "compiled", "flex", "dflash"):
             outputs[name] = out.float()
         del out
         base = _reset_device_peak(device)
@@ -234,7 +244,7 @@ def run_config(models, family, dtype, mode, batch, seq, repeats, log, device="cp
                "peak_mb": round(r["peak_mb"], 1), "kept_mb": round(r["kept_mb"], 1), "device": device}
         if "compile_s" in r:
             rec["compile_s"] = round(r["compile_s"], 1)
-        if name in ("ours", "compiled", "flex") and name in outputs and "ref" in outputs:
+        if name in ("ours", "compiled", "flex", "dflash") and name in outputs and "ref" in outputs:
             rec["max_abs_diff_vs_ref"] = float((outputs[name] - outputs["ref"]).abs().max())
         records.append(rec)
     return records
@@ -302,7 +312,7 @@ def summarize(records, clock):
         mem = "/".join(val(n, "{:.0f}", "peak_mb") for n in IMPLS)
         diff = f"{ours['max_abs_diff_vs_ref']:.1e}" if ours and "max_abs_diff_vs_ref" in ours else ""
         extra = ""
-        for name, against in (("compiled", "ours"), ("flex", "ref")):
+        for name, against in (("compiled", "ours"), ("flex", "ref"), ("dflash", "ref")):
             if name in group and against in group:
                 extra += (f"  {name} {group[name][key]:.0f} ({group[name][key] / group[against][key]:.2f}x {against}"
                           + (f", compile {group[name]['compile_s']:.0f} s" if "compile_s" in group[name] else "")
@@ -332,6 +342,14 @@ def check_targets(records, clock, family="v3"):
             if got is not None:
                 out.append(f"{'PASS' if got >= 1.0 else 'MISS'}  compiled/eager {r['mode']} {r['batch']}x{r['seq']} "
                            f"{r['dtype']}: {got:.2f} (target >= 1.0)")
+        if r["family"] == family and r["impl"] == "ours" and r.get("device", "cpu") != "cpu" and r["seq"] in GPU_TARGETS:
+            cfg = {k: r[k] for k in ("family", "dtype", "mode", "batch", "seq")}
+            target = GPU_TARGETS[r["seq"]]
+            for name in ("ours", "flex"):
+                got = ratio(records, cfg, name, "ref", clock)
+                if got is not None:
+                    out.append(f"{'PASS' if got >= target else 'MISS'}  GPU {name}/ref {r['mode']} {r['batch']}x{r['seq']} "
+                               f"{r['dtype']}: {got:.2f} (target >= {target})")
         if r["family"] == family and "process_peak_mb" in r:
             out.append(f"{'PASS' if r['process_peak_mb'] < LONG_TARGET_MB else 'MISS'}  1x{r['seq']} {r['dtype']} "
                        f"process peak: {r['process_peak_mb']:.0f} MB (target < {LONG_TARGET_MB})")
@@ -466,7 +484,10 @@ def main(argv=None) -> int:
         plan += [(d, "train", b, s) for d in args.train_dtypes for b, s in args.train_shapes]
         for dtype in dict.fromkeys(d for d, *_ in plan):
             impls = IMPLS + (("compiled",) if args.compile else ()) + (("flex",) if args.device == "cuda" else ())
-            models = build_models(family, args.layers, dtype, impls, args.device)
+            if args.device == "cuda" and importlib.util.find_spec("disentangled_flash") is not None:
+                impls += ("dflash",)  # disentangled-flash (Triton), where it is installed
+            models = build_models(family, args.layers, dtype, impls, args.device,
+                                  sorted({s for _, _, _, s in plan}))
             for d, mode, b, s in plan:
                 if d != dtype:
                     continue
