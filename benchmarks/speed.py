@@ -518,6 +518,11 @@ def main(argv=None) -> int:
              for k, v in sorted(kernels.linear_choices().items(), key=str)}
     meta["linear_choices"] = picks
     print("Linear kernels chosen by measurement (ours):", ", ".join(f"{k}: {v}" for k, v in picks.items()) or "none")
+    precision = {"x".join(map(str, k[:5])): v for k, v in kernels.PRECISION.picks.items()}  # (B, H, T, D, S)
+    meta["bf16_attention_precision"] = precision
+    if precision:
+        print("bf16 attention computed in (ours, measured per B x H x T x D x S):",
+              ", ".join(f"{k}: {v}" for k, v in precision.items()))
     (out / "speed.json").write_text(json.dumps({"meta": meta, "records": records, "targets": checks}, indent=1) + "\n")
     plot(records, args.clock, out / "speed.png")
     print(f"\nwrote {out / 'speed.json'} and {out / 'speed.png'} ({time.time() - t_start:.0f} s)")

@@ -74,6 +74,10 @@ BIAS = MeasuredChoice("bias", ("auto", "native", "torch"))
 # The bfloat16 inference attention core: fused SDPA or baddbmm + softmax + bmm (`_core`).
 # Picks: (dtype, B, H, n, D, S) -> "fused" or "unfused".
 CORE = MeasuredChoice("bfloat16 attention core")
+# The precision bfloat16 CPU inference attention computes in (`relative_attention`): "bfloat16", or
+# "float32" on the upcast inputs (faster where bfloat16 matmuls are emulated). Picks: (B, H, T, D, S,
+# c2p, p2c) -> "bfloat16" or "float32".
+PRECISION = MeasuredChoice("bfloat16 attention precision", ("auto", "bfloat16", "float32"))
 LINEAR_BACKENDS, BIAS_BACKENDS = LINEAR.backends, BIAS.backends
 # Query rows per c2p band (and keys per p2c band) the native path tries; it keeps the fastest per shape.
 # Wider tiles waste (tile - 1) / S of the band work but run larger matmuls. Band widths are padded to a
@@ -385,7 +389,37 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
     mask, T == S); padded keys are then masked in the bias and padded query rows get mean(v).
     flat_ends: optional (m_lo, m_hi) stretches of the distance line that read a single row (`relative_bias`).
     Returns context (B, H, T, D) and, when output_attentions, probabilities (B, H, T, S) (else None).
+
+    bfloat16 CPU inference runs in the precision measured faster for the shape (`PRECISION`): on a CPU
+    without bfloat16 arithmetic (AVX2, or AVX-512 without its bf16 extension) every bfloat16 matmul is
+    emulated, several times slower than float32, and the float32 computation on the upcast inputs
+    (rounded back to bfloat16) is both faster and closer to exact; with AMX or AVX-512 bf16 it is not.
     """
+    if (query.dtype == torch.bfloat16 and query.device.type == "cpu" and not output_attentions and dropout_p == 0.0
+            and not tracing() and not _needs_grad(query, key, value, pos_key_line, pos_query_line)):
+        def computed_in(dtype):
+            def cast(t):
+                return None if t is None else t.to(dtype)
+            return lambda: _relative_attention(cast(query), cast(key), cast(value), scale, cast(pos_key_line),
+                                               cast(pos_query_line), pair_mask, token_mask, 0.0, False,
+                                               flat_ends)[0].to(torch.bfloat16)
+        runs = {"bfloat16": computed_in(torch.bfloat16), "float32": computed_in(torch.float32)}
+        choice = PRECISION.backend
+        if choice == "auto":
+            choice = PRECISION.pick((*query.shape, key.shape[2], pos_key_line is not None, pos_query_line is not None),
+                                    runs)
+        return runs[choice](), None
+    return _relative_attention(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask,
+                               dropout_p, output_attentions, flat_ends)
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
+def _relative_attention(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask, dropout_p,
+                        output_attentions, flat_ends):
+    """`relative_attention` in the dtype of its inputs."""
     B, H, T, D = query.shape
     S = key.shape[2]
     relative = pos_key_line is not None or pos_query_line is not None
@@ -409,8 +443,7 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
     key_rev, value_rev = key.flip(2), value.flip(2)
     fill_rev = (~token_mask).flip(-1) if padding else None
     mask_rev = pair_mask.flip(-1) if pair_mask is not None and not padding else None
-    grad = torch.is_grad_enabled() and any(t is not None and t.requires_grad
-                                           for t in (query, key, value, pos_key_line, pos_query_line))
+    grad = _needs_grad(query, key, value, pos_key_line, pos_query_line)
     chunk, block = _plan(B, H, T, S, grad)
     columns = None if grad else native_columns(query, pos_key_line, pos_query_line, flat_ends)
     if chunk == B and block == T:

@@ -280,6 +280,36 @@ def test_bfloat16_close_to_float32(name):
     assert max_diff(weights, weights_eager) < 0.1
 
 
+@pytest.mark.parametrize("masked", [False, True])
+def test_bfloat16_attention_precision_is_measured(masked):
+    """bf16 CPU inference attention runs in bf16 or, on upcast inputs, in fp32 (rounded back), whichever
+    was measured faster for the shape; the fp32 choice is exactly the fp32 kernel on the upcast inputs."""
+    g = torch.Generator().manual_seed(3)
+    B, H, T, D = 2, 4, 40, 16
+    q, k, v = (torch.randn(B, H, T, D, generator=g).to(torch.bfloat16) for _ in range(3))
+    key_line, query_line = (torch.randn(H, 2 * T - 1, D, generator=g).to(torch.bfloat16) for _ in range(2))
+    token_mask = torch.arange(T)[None, :] < torch.tensor([[T], [T - 7]]) if masked else None
+    pair_mask = token_mask[:, None, :, None] & token_mask[:, None, None, :] if masked else None
+    args = (4.0, key_line, query_line, pair_mask, token_mask)
+    upcast = [t.float() for t in (q, k, v, key_line, query_line)]
+    with torch.no_grad():
+        in_float32 = kernels.relative_attention(*upcast[:3], 4.0, *upcast[3:], pair_mask, token_mask)[0]
+        out = {}
+        try:
+            for precision in ("bfloat16", "float32", "auto"):
+                kernels.PRECISION.force(precision)
+                out[precision] = kernels.relative_attention(q, k, v, *args)[0]
+                assert out[precision].dtype == torch.bfloat16
+            picked = list(kernels.PRECISION.picks.values())
+        finally:
+            kernels.PRECISION.force("auto")
+    assert torch.equal(out["float32"], in_float32.to(torch.bfloat16))
+    assert picked in (["bfloat16"], ["float32"]) and torch.equal(out["auto"], out[picked[0]])
+    assert max_diff(out["bfloat16"], in_float32) < 0.1  # bf16 round-off of scores and outputs of unit scale
+    with pytest.raises(ValueError, match="unknown bfloat16 attention precision backend 'fp16'"):
+        kernels.PRECISION.force("fp16")
+
+
 def test_linear_backends_agree_and_auto_measures_each_shape():
     model = build("v3_buckets_shared").eval()
     ids, mask = inputs()
