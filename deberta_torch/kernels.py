@@ -400,9 +400,13 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
         def computed_in(dtype):
             def cast(t):
                 return None if t is None else t.to(dtype)
-            return lambda: _relative_attention(cast(query), cast(key), cast(value), scale, cast(pos_key_line),
+
+            def run():
+                with torch.autocast("cpu", enabled=False):  # autocast would take float32 matmuls back to bf16
+                    return _relative_attention(cast(query), cast(key), cast(value), scale, cast(pos_key_line),
                                                cast(pos_query_line), pair_mask, token_mask, 0.0, False,
                                                flat_ends)[0].to(torch.bfloat16)
+            return run
         runs = {"bfloat16": computed_in(torch.bfloat16), "float32": computed_in(torch.float32)}
         choice = PRECISION.backend
         if choice == "auto":
