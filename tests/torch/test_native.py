@@ -52,6 +52,23 @@ def test_native_bias_equals_the_torch_path(B, T, dtype, terms):
                 assert max_diff(got[~masked], want[~masked]) <= ulp * scale, (rows, tile)
 
 
+@pytest.mark.parametrize("T", [64, 70])
+def test_native_bias_reads_strided_queries_and_keys(T):
+    """In the model q and k are views into the fused projection (row stride 3 H D): the tile matmuls take
+    them in place."""
+    q, key_rev, key_line, query_line, fill, flat = _case(2, T, torch.float32)
+    wide = torch.randn(2, T, 3, *q.shape[1:2], q.shape[-1])
+    wide[:, :, 1] = q.transpose(1, 2)
+    wide[:, :, 2] = key_rev.transpose(1, 2)
+    q_view, key_view = wide[:, :, 1].transpose(1, 2), wide[:, :, 2].transpose(1, 2)
+    assert not q_view.is_contiguous()
+    with torch.inference_mode():
+        columns = kernels.native_columns(q, key_line, query_line, flat)
+        for tile in (16, 64):
+            want = kernels._native_bias(q, key_rev, columns, (0, T), fill, tile)
+            assert torch.equal(kernels._native_bias(q_view, key_view, columns, (0, T), fill, tile), want)
+
+
 def test_model_with_native_bias_equals_torch_bias():
     model = build("v3_buckets_shared").eval()
     ids, mask = inputs()
