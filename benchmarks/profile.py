@@ -4,6 +4,8 @@
                                                  # out of place (training default) vs in place
     python benchmarks/profile.py step            # a v3-base training step (8x128, 12 layers), each way
     python benchmarks/profile.py layer [4x512]   # torch.profiler op table of v3-base inference, per layer
+    python benchmarks/profile.py paths [4x512]   # ours/BERT, 12-layer v3-base inference, with each way of
+                                                 # building the relative bias forced (native/<tile>, torch)
 
 One thread (OMP_NUM_THREADS=1 unless set), CPU time, runs interleaved, medians.
 """
@@ -96,7 +98,40 @@ def layer(shape: str = "4x512", layers: int = 4) -> None:
         print(f"  {e.self_cpu_time_total / 1000 / layers:7.1f}  {e.key:32s} {str(e.input_shapes)[:80]}")
 
 
+def paths(shape: str = "4x512", rounds: int = 5) -> None:
+    """ours/BERT with each bias kernel forced, in the model: what `kernels.BIAS` chooses between, timed
+    where it runs (its own choice is timed alone, with cold caches)."""
+    from benchmarks import speed
+
+    batch, seq = map(int, shape.split("x"))
+    models = speed.build_models("v3", 12, "fp32", ("ours", "bert"))
+    ids = torch.randint(5, 1000, (batch, seq), generator=torch.Generator().manual_seed(0))
+    ours, bert = (speed.make_step(models[name], ids, "infer", "fp32") for name in ("ours", "bert"))
+
+    def forced(choice):
+        def run():
+            pick = kernels.BIAS.pick
+            kernels.BIAS.pick = lambda key, runs: choice
+            try:
+                ours()
+            finally:
+                kernels.BIAS.pick = pick
+        return run
+
+    fns = {f"native/{tile}": forced(f"native/{tile}") for tile in kernels.NATIVE_TILES}
+    fns.update(torch=forced("torch"), bert=bert)
+    for fn in fns.values():
+        fn()
+    ms = _median_ms(fns, rounds)
+    print(f"v3-base inference {shape}, 12 layers, fp32, ours/BERT by bias kernel (median of {rounds}):")
+    for name, value in ms.items():
+        if name != "bert":
+            print(f"  {name:11s} {ms['bert'] / value:.3f}")
+    ours()  # unforced: what the measured choice takes
+    print("chosen by kernels.BIAS here:", kernels.bias_choices())
+
+
 if __name__ == "__main__":
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     what = sys.argv[1] if len(sys.argv) > 1 else "bias"
-    {"bias": bias, "step": step, "layer": layer}[what](*sys.argv[2:3])
+    {"bias": bias, "step": step, "layer": layer, "paths": paths}[what](*sys.argv[2:3])
