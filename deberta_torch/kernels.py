@@ -260,7 +260,7 @@ def _native_bias(query, key_rev, columns, rows, key_fill_rev, tile=64):
     tiles of k = tile, (k, pw), pw = n + k - 1 padded, key-major so no matmul operand is transposed.
     The last tile of each is shifted back to end at the block's edge, so every tile is full.
     """
-    B, H, T, D = query.shape
+    B, H = query.shape[:2]
     S = key_rev.shape[2]
     i0, i1 = rows
     n = i1 - i0
@@ -279,9 +279,8 @@ def _native_bias(query, key_rev, columns, rows, key_fill_rev, tile=64):
                 _band_tiles(query[b, h, i0:i1], key_cols[h], i0, c2p)
             if p2c is not None:
                 _band_tiles(key_rev[b, h], query_cols[h], i0, p2c)
-            # the kernel's (B, H) = (1, 1): its band layout (tiles, H, B * r, width) is then this slice's
             kernel(bias[b, h].data_ptr(), _pointer(c2p), _pointer(p2c), None if fill is None else fill[b].data_ptr(),
-                   1, 1, n, S, r, cw, k, pw)
+                   n, S, r, cw, k, pw)
     return bias
 
 
@@ -691,9 +690,9 @@ def _fastest(runs: dict, repeats: int = 3) -> str:
     for run in runs.values():
         run()
     scratch = torch.empty(_EVICT_BYTES // 4)
-    for _ in range(repeats):
+    for repeat in range(repeats):
         for name, run in runs.items():
-            scratch.fill_(float(_))
+            scratch.fill_(float(repeat))
             start = time.perf_counter()
             run()
             best[name] = min(best[name], time.perf_counter() - start)

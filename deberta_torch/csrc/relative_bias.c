@@ -1,15 +1,17 @@
-/* The disentangled-attention bias from its two band products, in one pass (deberta_torch/native.py).
+/* The disentangled-attention bias of one (batch, head) slice from its two band products, in one pass
+   (deberta_torch/native.py).
 
-   Legend: B batch, H heads, n query rows of the block, S keys (reversed: c = S - 1 - j).
-   out (B, H, n, S): out[b, h, i, c] = c2p[b, h, i, c] + p2c[b, h, i, c], or the dtype minimum where
-   fill[b, c] is set. The two terms come from band products computed by the caller (kernels.py):
+   Legend: n query rows of the block, S keys (reversed: c = S - 1 - j).
+   out (n, S): out[i, c] = c2p[i, c] + p2c[i, c], or the dtype minimum where fill[c] is set. The two
+   terms come from band products computed by the caller (kernels.py), one slice at a time so that they
+   are still in cache here:
 
-     c2p[b, h, i, c] = C[t][h][b * r + a][a + c]      rows in tiles of r, tile t starts at row
-                                                       rs(t) = min(t * r, n - r), a = i - rs(t)
-     p2c[b, h, i, c] = P[u][h][b * k + e][e + i]      keys in tiles of k, tile u starts at key
-                                                       cs(u) = min(u * k, S - k), e = c - cs(u)
+     c2p[i, c] = C[t][a][a + c]      rows in tiles of r, tile t starts at row rs(t) = min(t * r, n - r),
+                                     a = i - rs(t)
+     p2c[i, c] = P[u][e][e + i]      keys in tiles of k, tile u starts at key cs(u) = min(u * k, S - k),
+                                     e = c - cs(u)
 
-   with C of shape (ceil(n / r), H, B * r, cw) and P of shape (ceil(S / k), H, B * k, pw), both contiguous.
+   with C of shape (ceil(n / r), r, cw) and P of shape (ceil(S / k), k, pw), both contiguous.
    A C row is contiguous along c (the Transformer-XL relative shift), a P row along i: p2c is read
    transposed, which PyTorch's strided copy does element by element. Here 16 x 16 tiles are loaded as
    16 contiguous P vectors, transposed in registers and added to 16 contiguous C vectors. Sums are
@@ -132,28 +134,26 @@ static inline __m256 fill_mask8(const uint8_t *f) {
 }
 #endif
 
-/* One (b, h) slice in strips of 64 keys (the strip's P rows stay in L1 while every query row passes),
+/* The slice in strips of 64 keys (the strip's P rows stay in L1 while every query row passes),
    each strip in tiles of 16 x 16, vectorised where AVX-512 is there and the tile is whole. */
 #define STRIP 64
 #define DEFINE_SLICE(NAME, T, TO_F, FROM_F, MINV, MINF, VLOAD, VSTORE)                                    \
-static void NAME(T *out, const T *C, const T *P, const uint8_t *fill, long b, long h, long B, long H,    \
-                 long n, long S, long r, long cw, long k, long pw) {                                      \
+static void NAME(T *o, const T *C, const T *P, const uint8_t *f, long n, long S, long r, long cw, long k, \
+                 long pw) {                                                                               \
     long nt = (n + r - 1) / r, nu = (S + k - 1) / k;                                                     \
-    T *o = out + (b * H + h) * n * S;                                                                     \
-    const uint8_t *f = fill ? fill + b * S : 0;                                                           \
     for (long s0 = 0; s0 < S; s0 += STRIP) {                                                              \
         long s1 = s0 + STRIP < S ? s0 + STRIP : S;                                                        \
         const T *pstrip[STRIP];                                                                           \
         for (long c = s0; c < s1; ++c) {                                                                  \
             long cs, u = tile_of(c, k, nu, S, &cs);                                                       \
-            pstrip[c - s0] = P ? P + ((u * H + h) * B * k + b * k + (c - cs)) * pw + (c - cs) : 0;        \
+            pstrip[c - s0] = P ? P + (u * k + (c - cs)) * pw + (c - cs) : 0;                              \
         }                                                                                                 \
         for (long i0 = 0; i0 < n; i0 += 16) {                                                             \
             long ni = n - i0 < 16 ? n - i0 : 16;                                                          \
             const T *crow[16];                                                                            \
             for (long a = 0; a < ni; ++a) {                                                               \
                 long rs, t = tile_of(i0 + a, r, nt, n, &rs);                                              \
-                crow[a] = C ? C + ((t * H + h) * B * r + b * r + (i0 + a - rs)) * cw + (i0 + a - rs) : 0; \
+                crow[a] = C ? C + (t * r + (i0 + a - rs)) * cw + (i0 + a - rs) : 0;                    \
             }                                                                                             \
             for (long c0 = s0; c0 < s1; c0 += 16) {                                                       \
                 long nc = s1 - c0 < 16 ? s1 - c0 : 16;                                                    \
@@ -223,16 +223,14 @@ DEFINE_SLICE(slice_f32, float, identity, identity, F32_MIN, F32_MIN, load_f32, s
 DEFINE_SLICE(slice_bf16, bf16, bf16_to_float, float_to_bf16, BF16_MIN, BF16_MIN_F, load_bf16, store_bf16)
 
 /* Entry points (ctypes): C or P may be NULL (that term is absent), fill may be NULL (nothing masked). */
-void relative_bias_f32(float *out, const float *C, const float *P, const uint8_t *fill, long B, long H,
-                       long n, long S, long r, long cw, long k, long pw) {
-    for (long b = 0; b < B; ++b)
-        for (long h = 0; h < H; ++h) slice_f32(out, C, P, fill, b, h, B, H, n, S, r, cw, k, pw);
+void relative_bias_f32(float *out, const float *C, const float *P, const uint8_t *fill, long n, long S, long r,
+                       long cw, long k, long pw) {
+    slice_f32(out, C, P, fill, n, S, r, cw, k, pw);
 }
 
-void relative_bias_bf16(bf16 *out, const bf16 *C, const bf16 *P, const uint8_t *fill, long B, long H,
-                        long n, long S, long r, long cw, long k, long pw) {
-    for (long b = 0; b < B; ++b)
-        for (long h = 0; h < H; ++h) slice_bf16(out, C, P, fill, b, h, B, H, n, S, r, cw, k, pw);
+void relative_bias_bf16(bf16 *out, const bf16 *C, const bf16 *P, const uint8_t *fill, long n, long S, long r,
+                        long cw, long k, long pw) {
+    slice_bf16(out, C, P, fill, n, S, r, cw, k, pw);
 }
 
 int vectorised(void) {  /* 0: scalar, 1: AVX-512, 2: AVX2 */
