@@ -123,6 +123,8 @@ def paths(shape: str = "4x512", rounds: int = 5) -> None:
     for fn in fns.values():
         fn()
     ms = _median_ms(fns, rounds)
+    cpu = speed.cpu_features()
+    print(f"CPU: {cpu['cpu']}; AMX: {'yes' if cpu['amx'] else 'no'}; threads {torch.get_num_threads()}")
     print(f"v3-base inference {shape}, 12 layers, fp32, ours/BERT by bias kernel (median of {rounds}):")
     for name, value in ms.items():
         if name != "bert":
