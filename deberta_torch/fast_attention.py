@@ -29,8 +29,8 @@ from torch import nn
 from deberta_core.relative_position import line_bounds
 
 from . import flex
-from .kernels import (cached_position_tables, compiled_relative_attention, mask_form, relative_attention,
-                      TensorsState, tracing)
+from .kernels import (cached_position_tables, compiled_relative_attention, mask_form, native_tables,
+                      relative_attention, TensorsState, tracing)
 from .relative_position import RelativeRows, index_from_line, line_from_index, relative_position_line
 
 # attn_implementation -> the fast path that serves it (None: the eager computation in attention.py)
@@ -147,19 +147,22 @@ def attend(attention, how: str, q, k, v, pair_mask, rel_embeddings=None, rel_ind
         pos_key, pos_query, line = position_tables(attention, rel_rows, q.dtype) if relative else (None, None, None)
         return flex.flex_relative_attention(q, k, v, attention.scale, pos_key, pos_query, line, pair_mask,
                                             token_mask), None
-    key_line = query_line = None
+    key_line = query_line = native = None
+    dropout_p = attention.dropout.p if attention.training else 0.0
     if relative:
         pos_key, pos_query, line = position_tables(attention, rel_rows, q.dtype)
-        key_line, query_line = (None if t is None else t.index_select(-2, line) for t in (pos_key, pos_query))
+        if how == "banded" and dropout_p == 0.0 and not output_attentions:
+            native = native_tables(q, pos_key, pos_query, line)  # it lays the tables out itself where needed
+        if native is None:
+            key_line, query_line = (None if t is None else t.index_select(-2, line) for t in (pos_key, pos_query))
     if how == "operator":
         if pair_mask is None and token_mask is not None:
             pair_mask = token_mask[:, None, :, None] & token_mask[:, None, None, :]
         flat = list(rel_rows.flat_ends) if relative and rel_rows.flat_ends is not None else None
         return compiled_relative_attention(q, k, v, attention.scale, key_line, query_line, pair_mask, flat), None
-    dropout_p = attention.dropout.p if attention.training else 0.0
     return relative_attention(q, k, v, attention.scale, key_line, query_line, pair_mask, token_mask,
                               dropout_p=dropout_p, output_attentions=output_attentions,
-                              flat_ends=rel_rows.flat_ends if relative else None)
+                              flat_ends=rel_rows.flat_ends if relative else None, native=native)
 
 
 def position_modules(attention) -> list[nn.Module | None]:

@@ -11,6 +11,12 @@ matmul, read through a strided view with row stride n + S (the Transformer-XL "r
 block of keys needs a (n + k - 1, k) band of pos_query_line, read along its diagonals. No int64 index,
 no gather, no (B, H, T, R) products. The banded work equals one extra q.k product per term.
 
+CPU inference can do less (`_native_bias`): the line is non-decreasing, so a tile of rows reads one
+contiguous range of table rows, and where log buckets or the clamped far ends repeat rows that range
+is narrower than the tile's distances. Its band is a product with those rows of the table itself
+(no layout by distance), and csrc/relative_bias.c reads each score through the line as it sums the
+two terms. At 512 tokens with v3's buckets that is about two thirds of the banded work.
+
 c2p + p2c, with the mask folded in as the dtype minimum, is the additive bias of one attention core:
 `torch.nn.functional.scaled_dot_product_attention` (its CPU kernel fuses q.k, the bias, the softmax
 and the value product), or in bfloat16 inference a baddbmm + softmax + bmm on the cache-sized block where that was
@@ -27,6 +33,9 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import NamedTuple
+
+import numpy as np
 
 import torch
 import torch.nn.functional as F
@@ -67,9 +76,9 @@ class MeasuredChoice:
 # How CPU inference runs the encoder's Linear layers: "packed" (oneDNN, weights packed once, the exact
 # GELU fused), "plain" (F.linear) or "auto". Picks: (dtype, rows bucket, in, out, gelu) -> the winner.
 LINEAR = MeasuredChoice("linear", ("auto", "packed", "plain"))
-# How CPU inference adds the two band products into the bias: "native" (csrc/relative_bias.c, one pass,
-# the transposed term read in registers; NATIVE_TILES compete), "torch" (strided adds) or "auto". Both
-# give the same values. Picks: (dtype, B, n, S) -> "native/<tile>" or "torch".
+# How CPU inference builds the bias: "native" (band products over the table rows each tile reads, summed
+# by csrc/relative_bias.c in one pass; NATIVE_TILES compete), "torch" (band products over every distance,
+# strided adds) or "auto". Both give the same values. Picks: (dtype, B, n, S) -> "native/<tile>" or "torch".
 BIAS = MeasuredChoice("bias", ("auto", "native", "torch"))
 # The bfloat16 inference attention core: fused SDPA or baddbmm + softmax + bmm (`_core`).
 # Picks: (dtype, B, H, n, D, S) -> "fused" or "unfused".
@@ -80,9 +89,10 @@ CORE = MeasuredChoice("bfloat16 attention core")
 PRECISION = MeasuredChoice("bfloat16 attention precision", ("auto", "bfloat16", "float32"))
 LINEAR_BACKENDS, BIAS_BACKENDS = LINEAR.backends, BIAS.backends
 # Query rows per c2p band (and keys per p2c band) the native path tries; it keeps the fastest per shape.
-# Wider tiles waste (tile - 1) / S of the band work but run larger matmuls. Band widths are padded to a
-# multiple of 16 (an odd width slows oneDNN's float32 matmul by a third).
-NATIVE_TILES, NATIVE_ALIGN = (64, 128, 256), 16
+# A wider tile reads more table rows per row (its rows' distances reach further) but runs larger and
+# fewer matmuls. Band widths are padded to a multiple of 16 (an odd width slows oneDNN's float32
+# matmul by a third).
+NATIVE_TILES, NATIVE_ALIGN = (64, 128, 256, 512), 16
 
 
 def set_bias_backend(name: str) -> None:
@@ -118,7 +128,8 @@ def distance_tables(pos_key, pos_query, line, scale):
 
 def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int, int], key_fill_rev=None,
                   flat_ends: tuple[int, int] | None = None, tile_query: int | None = None,
-                  tile_key: int | None = None, out_of_place: bool | None = None, columns=None) -> torch.Tensor:
+                  tile_key: int | None = None, out_of_place: bool | None = None,
+                  native: NativeTables | None = None) -> torch.Tensor:
     """(c2p + p2c) / scale for query rows [i0, i1) against every key, keys reversed: (B, H, i1 - i0, S).
 
     query (B, H, T, D); key_rev (B, H, S, D) = key.flip(2); tables from `distance_tables` (either may
@@ -127,7 +138,8 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     i + c <= m_lo (or >= m_hi) every distance reads the first (last) table row, and the term is a
     per-row or per-key constant instead of a band product. out_of_place: build the bias without
     in-place writes (cheap to differentiate); None picks it exactly when autograd records the call.
-    columns: the tables from `native_columns`, when the native kernel may build this bias (inference).
+    native: the same tables by row from `native_tables`, when the native kernel may build this bias
+    (inference); it competes with the PyTorch path (`BIAS`).
     """
     B, H, T, D = query.shape
     S = key_rev.shape[2]
@@ -139,12 +151,15 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     if out_of_place:
         return _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev,
                                     tile_query, tile_key)
-    if columns is not None:
-        runs = {f"native/{tile}": functools.partial(_native_bias, query, key_rev, columns, rows, key_fill_rev, tile)
+    if native is not None:
+        runs = {f"native/{tile}": functools.partial(_native_bias, query, key_rev, native, rows, key_fill_rev, tile)
                 for tile in NATIVE_TILES}
         if BIAS.backend == "auto":
-            runs["torch"] = functools.partial(_strided_bias, query, key_rev, pos_key_line, pos_query_line, rows,
-                                              key_fill_rev, flat_ends, tile_query, tile_key)
+            def strided():
+                lines = (pos_key_line, pos_query_line)
+                lines = native.distance_tables() if lines == (None, None) else lines
+                return _strided_bias(query, key_rev, *lines, rows, key_fill_rev, flat_ends, tile_query, tile_key)
+            runs["torch"] = strided
         return runs[BIAS.pick((query.dtype, B, rows[1] - rows[0], S), runs)]()
     return _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, flat_ends, tile_query,
                          tile_key)
@@ -215,40 +230,97 @@ def _round_up(x: int, multiple: int = NATIVE_ALIGN) -> int:
     return -(-x // multiple) * multiple
 
 
-def native_columns(query, pos_key_line, pos_query_line, flat_ends=None):
-    """The distance tables transposed for the native bias, (H, D, W + NATIVE_ALIGN - 1) each (or None), or
-    None where that path does not apply: not CPU inference in float32/bfloat16, traced, no compiler,
-    `set_bias_backend("torch")`, or a long input whose flat ends (see `relative_bias`) skip much of the
-    band work. Columns past W are zeros: padded band widths read them and never use the result.
+class NativeTables(NamedTuple):
+    """The position tables the native bias reads, by table row: what `native_tables` returns.
+
+    pos_key, pos_query: (H, R, D), divided by the scale, or None (term off). line: int32 (T + S - 1,), the
+    distance line; line_rows: the same as a numpy int64 array, for planning the bands in Python.
     """
-    tables = [t for t in (pos_key_line, pos_query_line) if t is not None]
+
+    pos_key: torch.Tensor | None
+    pos_query: torch.Tensor | None
+    line: torch.Tensor
+    line_rows: np.ndarray
+
+    def to(self, dtype: torch.dtype) -> NativeTables:
+        return self._replace(**{name: getattr(self, name).to(dtype) for name in ("pos_key", "pos_query")
+                                if getattr(self, name) is not None})
+
+    def distance_tables(self):
+        """The same tables laid out by distance, (H, T + S - 1, D) each or None: what the PyTorch path reads."""
+        line = torch.from_numpy(self.line_rows)
+        return tuple(None if t is None else t.index_select(-2, line) for t in (self.pos_key, self.pos_query))
+
+
+def native_tables(query, pos_key, pos_query, line) -> NativeTables | None:
+    """What the native bias needs, from the projected position tables (H, R, D) divided by the scale (either
+    may be None) and the distance line (T + S - 1,), or None where that path does not apply: not CPU
+    inference in float32/bfloat16, traced, `set_bias_backend("torch")`, no compiler, or a line that
+    steps by more than one row (only odd bucket settings do; the kernel's contiguous reads assume 0 or 1).
+    """
+    tables = [t for t in (pos_key, pos_query) if t is not None]
     if (BIAS.backend == "torch" or not tables or query.device.type != "cpu"
             or query.dtype not in (torch.float32, torch.bfloat16) or tracing()
             or (torch.is_grad_enabled() and any(t.requires_grad for t in [query, *tables]))):
         return None
-    W = tables[0].shape[1]
-    if flat_ends is not None and (flat_ends[0] + 1) + (W - flat_ends[1]) > W // 4:
+    rows = line.cpu().numpy().astype(np.int64)
+    steps = np.diff(rows)
+    if rows.size and (rows.min() < 0 or rows.max() >= tables[0].shape[1]) or steps.size and (
+            steps.min() < 0 or steps.max() > 1):
         return None
     if native.library() is None:
         return None
+    return NativeTables(pos_key, pos_query, torch.from_numpy(rows.astype(np.int32)), rows)
 
-    def transposed(table):
-        if table is None:
-            return None
-        H, W, D = table.shape
-        out = table.new_empty(H, D, W + NATIVE_ALIGN - 1)
-        out[..., :W].copy_(table.transpose(1, 2))
-        out[..., W:].zero_()
-        return out
 
-    return transposed(pos_key_line), transposed(pos_query_line)
+class _Bands(NamedTuple):
+    """Where the band products of one term go: tile t holds `size` positions (query rows or keys) against
+    table rows [first[t], first[t] + width[t]), contiguous at offset[t] of a flat buffer; runs group the
+    tiles one batched matmul computes (equal widths, first rows in arithmetic progression)."""
+
+    size: int
+    first: np.ndarray
+    width: np.ndarray
+    offset: np.ndarray
+    total: int
+    runs: list[tuple[int, int]]
+
+    def base(self) -> torch.Tensor:  # offset - first row: the kernel adds line[i + c] to it
+        return torch.from_numpy(self.offset - self.first)
+
+    def stride(self) -> torch.Tensor:
+        return torch.from_numpy(self.width)
+
+
+def _bands(line_rows: np.ndarray, m0: int, count: int, other: int, size: int, table_rows: int) -> _Bands:
+    """The tiles of `count` positions, `size` each (the last shifted back to end at `count`), where position p
+    meets the `other` positions of the other side at line entries m0 + p .. m0 + p + other - 1."""
+    tiles = -(-count // size)
+    starts = np.minimum(np.arange(tiles) * size, count - size)
+    lo = line_rows[m0 + starts]
+    hi = line_rows[m0 + starts + size - 1 + other - 1]
+    # padded widths keep oneDNN on its fast kernels; shift a window back rather than read past the table
+    width = np.minimum(-(-(hi - lo + 1) // NATIVE_ALIGN) * NATIVE_ALIGN, table_rows)
+    first = np.maximum(np.minimum(lo, table_rows - width), 0)
+    offset = np.concatenate([[0], np.cumsum(width * size)[:-1]])
+    runs, t = [], 0
+    while t < tiles:
+        end = t + 1
+        if end < tiles and width[end] == width[t]:
+            step = first[end] - first[t]
+            while end < tiles and width[end] == width[t] and first[end] - first[end - 1] == step and (
+                    starts[end] - starts[end - 1] == size):
+                end += 1
+        runs.append((t, end))
+        t = end
+    return _Bands(size, first, width, offset, int((width * size).sum()), runs)
 
 
 def _pointer(t: torch.Tensor | None):
     return None if t is None else t.data_ptr()
 
 
-def _native_bias(query, key_rev, columns, rows, key_fill_rev, tile=64):
+def _native_bias(query, key_rev, tables: NativeTables, rows, key_fill_rev, tile=64):
     """`relative_bias` from band products (BLAS matmuls) summed by csrc/relative_bias.c in one pass.
 
     One (b, h) slice at a time, through two scratch buffers reused by every slice, so the bands are
@@ -256,47 +328,60 @@ def _native_bias(query, key_rev, columns, rows, key_fill_rev, tile=64):
     bias-sized tensors through main memory; in a 12-layer model that made the same matmuls and the
     same sum about twice as slow as when timed alone.)
 
-    c2p bands: query rows in tiles of r = tile, (r, cw) each, cw = r + S - 1 padded; p2c bands: keys in
-    tiles of k = tile, (k, pw), pw = n + k - 1 padded, key-major so no matmul operand is transposed.
-    The last tile of each is shifted back to end at the block's edge, so every tile is full.
+    Each band holds only the table rows its tile reads: the line is non-decreasing, so those are one
+    contiguous range, narrower than the tile's span of distances wherever log buckets or the clamped far
+    ends repeat rows (at 512 tokens with v3's 256 buckets, 373 rows on average against 575 distances
+    per 64-row tile). c2p: query rows in tiles of r = tile, q_tile (r, D) @ pos_key[h, rows].T; p2c: keys
+    in tiles of k = tile, k_tile (k, D) @ pos_query[h, rows].T.
     """
     B, H = query.shape[:2]
     S = key_rev.shape[2]
     i0, i1 = rows
     n = i1 - i0
-    key_cols, query_cols = columns
     r, k = min(tile, n), min(tile, S)
-    cw, pw = _round_up(r + S - 1), _round_up(n + k - 1)
-    c2p = None if key_cols is None else query.new_empty(-(-n // r), r, cw)
-    p2c = None if query_cols is None else query.new_empty(-(-S // k), k, pw)
+    pos_key, pos_query, line, line_rows = tables
+    R = (pos_key if pos_key is not None else pos_query).shape[1]
+    c_bands = None if pos_key is None else _bands(line_rows, i0, n, S, r, R)
+    p_bands = None if pos_query is None else _bands(line_rows, i0, S, n, k, R)
+    # 16 spare elements: the kernel reads 8 values at a time from a band row, which may run past its end
+    c2p = None if c_bands is None else query.new_empty(c_bands.total + 16)
+    p2c = None if p_bands is None else query.new_empty(p_bands.total + 16)
+    c_base, c_stride = (None, None) if c_bands is None else (c_bands.base(), c_bands.stride())
+    p_base, p_stride = (None, None) if p_bands is None else (p_bands.base(), p_bands.stride())
     bias = query.new_empty(B, H, n, S)
     fill = None if key_fill_rev is None else key_fill_rev.to(torch.uint8).contiguous()
+    line_at = line.data_ptr() + i0 * line.element_size()
     lib = native.library()
     kernel = lib.relative_bias_bf16 if query.dtype == torch.bfloat16 else lib.relative_bias_f32
     for b in range(B):
         for h in range(H):
             if c2p is not None:
-                _band_tiles(query[b, h, i0:i1], key_cols[h], i0, c2p)
+                _band_tiles(query[b, h, i0:i1], pos_key[h], c_bands, c2p)
             if p2c is not None:
-                _band_tiles(key_rev[b, h], query_cols[h], i0, p2c)
+                _band_tiles(key_rev[b, h], pos_query[h], p_bands, p2c)
             kernel(bias[b, h].data_ptr(), _pointer(c2p), _pointer(p2c), None if fill is None else fill[b].data_ptr(),
-                   n, S, r, cw, k, pw)
+                   line_at, _pointer(c_base), _pointer(c_stride), _pointer(p_base), _pointer(p_stride), n, S, r, k)
     return bias
 
 
-def _band_tiles(lhs, columns, offset, out):
-    """out[t] = lhs[s : s + size] @ columns[:, offset + s : offset + s + width] for the tiles of `out`
-    (tiles, size, width), s = min(t * size, L - size): lhs (L, D), columns (D, W) with unit column stride."""
-    tiles, size, width = out.shape
+def _band_tiles(lhs, table, bands: _Bands, out):
+    """Tile t of `bands` into out[offset[t]:]: lhs[s : s + size] @ table[first[t] : first[t] + width[t]].T, s =
+    min(t * size, L - size); lhs (L, D), table (R, D). One batched matmul per run of alike tiles, through
+    a strided view of the table's overlapping windows."""
     L, D = lhs.shape
-    regular = L // size  # the tiles at s = t * size: one batched matmul over overlapping windows
-    if regular:
-        windows = columns.as_strided((regular, D, width), (size * columns.stride(1), columns.stride(0), 1),
-                                     columns.storage_offset() + offset * columns.stride(1))
-        torch.bmm(lhs[: regular * size].unflatten(0, (regular, size)), windows, out=out[:regular])
-    if regular < tiles:  # the last tile, shifted back to end at L
-        s = L - size
-        torch.mm(lhs[s:], columns[:, offset + s: offset + s + width], out=out[regular])
+    size = bands.size
+    for t0, t1 in bands.runs:
+        width, first, offset = int(bands.width[t0]), int(bands.first[t0]), int(bands.offset[t0])
+        s = min(t0 * size, L - size)
+        dest = out[offset: offset + (t1 - t0) * size * width]
+        if t1 - t0 == 1:
+            torch.mm(lhs[s: s + size], table[first: first + width].t(), out=dest.view(size, width))
+            continue
+        step = int(bands.first[t0 + 1]) - first
+        windows = table.as_strided((t1 - t0, D, width), (step * table.stride(0), table.stride(1), table.stride(0)),
+                                   table.storage_offset() + first * table.stride(0))
+        torch.bmm(lhs[s: s + (t1 - t0) * size].unflatten(0, (t1 - t0, size)), windows,
+                  out=dest.view(t1 - t0, size, width))
 
 
 def _shift(band: torch.Tensor, width: int) -> torch.Tensor:
@@ -395,7 +480,8 @@ def core_choices() -> dict[tuple, str]:
 
 
 def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_query_line=None, pair_mask=None,
-                       token_mask=None, dropout_p: float = 0.0, output_attentions: bool = False, flat_ends=None):
+                       token_mask=None, dropout_p: float = 0.0, output_attentions: bool = False, flat_ends=None,
+                       native: NativeTables | None = None):
     """Disentangled attention through one additive bias and a fused softmax.
 
     query, key, value: (B, H, T|S, D). scale: sqrt(D * scale_factor); the content score is q.k / scale.
@@ -404,6 +490,9 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
     token_mask: bool (B, T), given when pair_mask is exactly token_mask[i] & token_mask[j] (a 2-D padding
     mask, T == S); padded keys are then masked in the bias and padded query rows get mean(v).
     flat_ends: optional (m_lo, m_hi) stretches of the distance line that read a single row (`relative_bias`).
+    native: the same position tables by row (`native_tables`), or None: CPU inference may then build the
+    bias with the native kernel. With it, pos_key_line and pos_query_line may be None: they are laid out
+    from it only where something else needs them.
     Returns context (B, H, T, D) and, when output_attentions, probabilities (B, H, T, S) (else None).
 
     bfloat16 CPU inference runs in the precision measured faster for the shape (`PRECISION`): on a CPU
@@ -411,8 +500,10 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
     emulated, several times slower than float32, and the float32 computation on the upcast inputs
     (rounded back to bfloat16) is both faster and closer to exact; with AMX or AVX-512 bf16 it is not.
     """
+    native_terms = () if native is None else (native.pos_key, native.pos_query)
+    terms = native_terms or (pos_key_line, pos_query_line)
     if (query.dtype == torch.bfloat16 and query.device.type == "cpu" and not output_attentions and dropout_p == 0.0
-            and not tracing() and not _needs_grad(query, key, value, pos_key_line, pos_query_line)):
+            and not tracing() and not _needs_grad(query, key, value, pos_key_line, pos_query_line, *native_terms)):
         def computed_in(dtype):
             def cast(t):
                 return None if t is None else t.to(dtype)
@@ -421,16 +512,16 @@ def relative_attention(query, key, value, scale: float, pos_key_line=None, pos_q
                 with torch.autocast("cpu", enabled=False):  # autocast would take float32 matmuls back to bf16
                     return _relative_attention(cast(query), cast(key), cast(value), scale, cast(pos_key_line),
                                                cast(pos_query_line), pair_mask, token_mask, 0.0, False,
-                                               flat_ends)[0].to(torch.bfloat16)
+                                               flat_ends, None if native is None else native.to(dtype)
+                                               )[0].to(torch.bfloat16)
             return run
         runs = {"bfloat16": computed_in(torch.bfloat16), "float32": computed_in(torch.float32)}
         choice = PRECISION.backend
         if choice == "auto":
-            choice = PRECISION.pick((*query.shape, key.shape[2], pos_key_line is not None, pos_query_line is not None),
-                                    runs)
+            choice = PRECISION.pick((*query.shape, key.shape[2], *(t is not None for t in terms)), runs)
         return runs[choice](), None
     return _relative_attention(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask,
-                               dropout_p, output_attentions, flat_ends)
+                               dropout_p, output_attentions, flat_ends, native)
 
 
 def _needs_grad(*tensors) -> bool:
@@ -438,11 +529,17 @@ def _needs_grad(*tensors) -> bool:
 
 
 def _relative_attention(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask, dropout_p,
-                        output_attentions, flat_ends):
+                        output_attentions, flat_ends, native=None):
     """`relative_attention` in the dtype of its inputs."""
     B, H, T, D = query.shape
     S = key.shape[2]
-    relative = pos_key_line is not None or pos_query_line is not None
+    grad = _needs_grad(query, key, value, pos_key_line, pos_query_line,
+                       *(() if native is None else (native.pos_key, native.pos_query)))
+    if native is not None and (grad or output_attentions):  # paths the native kernel does not serve
+        if pos_key_line is None and pos_query_line is None:
+            pos_key_line, pos_query_line = native.distance_tables()
+        native = None
+    relative = pos_key_line is not None or pos_query_line is not None or native is not None
     if output_attentions:
         return _explicit(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask, dropout_p,
                          flat_ends)
@@ -463,12 +560,10 @@ def _relative_attention(query, key, value, scale, pos_key_line, pos_query_line, 
     key_rev, value_rev = key.flip(2), value.flip(2)
     fill_rev = (~token_mask).flip(-1) if padding else None
     mask_rev = pair_mask.flip(-1) if pair_mask is not None and not padding else None
-    grad = _needs_grad(query, key, value, pos_key_line, pos_query_line)
     chunk, block = _plan(B, H, T, S, grad)
-    columns = None if grad else native_columns(query, pos_key_line, pos_query_line, flat_ends)
     if chunk == B and block == T:
         context = _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev,
-                                fill_rev, (0, T), dropout_p, flat_ends, columns)
+                                fill_rev, (0, T), dropout_p, flat_ends, native)
     else:
         context = query.new_empty(B, H, T, value.shape[-1])
         for b0 in range(0, B, chunk):
@@ -479,16 +574,16 @@ def _relative_attention(query, key, value, scale, pos_key_line, pos_query_line, 
             for i0 in range(0, T, block):
                 i1 = min(T, i0 + block)
                 context[b0:b1, :, i0:i1] = _attend_block(q, k, v, scale, pos_key_line, pos_query_line, mask, fill,
-                                                         (i0, i1), dropout_p, flat_ends, columns)
+                                                         (i0, i1), dropout_p, flat_ends, native)
     if padding:
         context = _uniform_padded_rows(context, value, token_mask)
     return context, None
 
 
 def _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev, fill_rev, rows,
-                  dropout_p, flat_ends, columns=None):
+                  dropout_p, flat_ends, native=None):
     i0, i1 = rows
-    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat_ends, columns=columns)
+    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat_ends, native=native)
     if mask_rev is not None:
         bias = bias.masked_fill(~mask_rev[:, :, i0:i1], torch.finfo(bias.dtype).min)
     q = query if (i0, i1) == (0, query.shape[2]) else query[:, :, i0:i1]

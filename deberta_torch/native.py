@@ -78,7 +78,7 @@ def library() -> ctypes.CDLL | None:
         return _give_up(f"building {_SOURCE.name} with {compiler} failed: {detail.strip()[:500]}")
     pointer, size = ctypes.c_void_p, ctypes.c_long
     for name in ("relative_bias_f32", "relative_bias_bf16"):
-        getattr(lib, name).argtypes = [pointer] * 4 + [size] * 6
+        getattr(lib, name).argtypes = [pointer] * 9 + [size] * 4
         getattr(lib, name).restype = None
     lib.vectorised.restype = ctypes.c_int
     return lib

@@ -5,6 +5,7 @@ scalar elsewhere). Its band matmuls have other shapes than the PyTorch path's, s
 the dot products differently: float32 is held to a few ulps, bfloat16 to one; masks must match exactly.
 """
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,16 +16,23 @@ from deberta_torch.relative_position import relative_position_line
 from tests.torch.test_fast_path import build, inputs, max_diff, run
 
 
-def _case(B, T, dtype, c2p=True, p2c=True, seed=0):
+def _case(B, T, dtype, c2p=True, p2c=True, seed=0, buckets=32):
+    """Random queries, keys and tables for a (T, T) attention with span 32 and, when buckets > 0, log
+    buckets (32 of them, up to distance 64): the line repeats rows in its log stretches and, past 64
+    tokens, along its clamped far ends. Without buckets it steps by one row up to its clamped ends."""
     H, D = 3, 16
     g = torch.Generator().manual_seed(seed)
     q, key_rev = (torch.randn(B, H, T, D, generator=g).to(dtype) for _ in range(2))
     pos_key, pos_query = (torch.randn(H, 64, D, generator=g).to(dtype) for _ in range(2))
-    line = relative_position_line(T, T, 32, 32, 64)
-    key_line, query_line = kernels.distance_tables(pos_key if c2p else None, pos_query if p2c else None, line, 4.0)
+    pos_key, pos_query = pos_key if c2p else None, pos_query if p2c else None
+    line = relative_position_line(T, T, 32, buckets, 64)
+    key_line, query_line = kernels.distance_tables(pos_key, pos_query, line, 4.0)
+    scaled = [None if t is None else t / 4.0 for t in (pos_key, pos_query)]
     fill = torch.zeros(B, T, dtype=torch.bool)
     fill[-1, : T // 3] = True
-    return q, key_rev, key_line, query_line, fill, line_bounds(T, T, 32, 32, 64)[2:]
+    with torch.inference_mode():
+        tables = kernels.native_tables(q, *scaled, line)
+    return q, key_rev, key_line, query_line, fill, line_bounds(T, T, 32, buckets, 64)[2:], tables
 
 
 def test_the_kernel_builds_here():
@@ -33,18 +41,18 @@ def test_the_kernel_builds_here():
 
 
 @pytest.mark.parametrize("terms", [(True, True), (True, False), (False, True)])
-@pytest.mark.parametrize("B,T", [(2, 48), (1, 37), (3, 16), (2, 70)])
+@pytest.mark.parametrize("B,T,buckets", [(2, 48, 32), (1, 37, 32), (3, 16, 32), (2, 70, 32), (1, 150, 32),
+                                         (2, 90, 0)])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_native_bias_equals_the_torch_path(B, T, dtype, terms):
-    q, key_rev, key_line, query_line, fill, flat = _case(B, T, dtype, *terms)
+def test_native_bias_equals_the_torch_path(B, T, buckets, dtype, terms):
+    q, key_rev, key_line, query_line, fill, flat, tables = _case(B, T, dtype, *terms, buckets=buckets)
     with torch.inference_mode():
-        columns = kernels.native_columns(q, key_line, query_line, flat)
-        assert columns is not None
+        assert tables is not None
         expected = kernels.relative_bias(q, key_rev, key_line, query_line, (0, T), fill, flat)
-        for rows in [(0, T), (T // 3, T)]:  # a query block that starts inside the sequence
+        for rows in [(0, T), (T // 3, T), (T // 5, T // 2)]:  # query blocks that start inside the sequence
             want = expected[:, :, rows[0]: rows[1]]
-            for tile in kernels.NATIVE_TILES + (8,):
-                got = kernels._native_bias(q, key_rev, columns, rows, fill, tile)
+            for tile in kernels.NATIVE_TILES + (8, 5):
+                got = kernels._native_bias(q, key_rev, tables, rows, fill, tile)
                 masked = want == torch.finfo(dtype).min
                 assert torch.equal(got == torch.finfo(dtype).min, masked)
                 scale = want[~masked].float().abs().max().item()
@@ -52,21 +60,42 @@ def test_native_bias_equals_the_torch_path(B, T, dtype, terms):
                 assert max_diff(got[~masked], want[~masked]) <= ulp * scale, (rows, tile)
 
 
+def test_bands_hold_only_the_rows_each_tile_reads():
+    """v3-base at 512 tokens: a 64-row tile spans 575 distances, but log buckets repeat rows; the tiles'
+    bands are the distinct rows (rounded up to 16), hand-checked against the line itself."""
+    line = relative_position_line(512, 512, 256, 256, 512).numpy()
+    bands = kernels._bands(line, 0, 512, 512, 64, 512)
+    for t in range(8):
+        reads = line[t * 64: t * 64 + 64 + 511]
+        assert bands.first[t] <= reads.min() and reads.max() < bands.first[t] + bands.width[t]
+        assert bands.width[t] == -(-len(np.unique(reads)) // 16) * 16 < 575
+    assert bands.width.mean() < 0.7 * 575
+    # a line that steps by one everywhere makes every tile alike: one batched matmul
+    flat_free = kernels._bands(np.arange(1023), 0, 512, 512, 64, 1040)
+    assert flat_free.runs == [(0, 8)]
+
+
+def test_lines_with_wider_steps_take_the_torch_path():
+    q = torch.randn(1, 2, 8, 4)
+    with torch.inference_mode():
+        assert kernels.native_tables(q, torch.randn(2, 20, 4), None, torch.arange(0, 30, 2)[:15]) is None
+        assert kernels.native_tables(q, torch.randn(2, 20, 4), None, torch.arange(15)) is not None
+
+
 @pytest.mark.parametrize("T", [64, 70])
 def test_native_bias_reads_strided_queries_and_keys(T):
     """In the model q and k are views into the fused projection (row stride 3 H D): the tile matmuls take
     them in place."""
-    q, key_rev, key_line, query_line, fill, flat = _case(2, T, torch.float32)
+    q, key_rev, key_line, query_line, fill, flat, tables = _case(2, T, torch.float32)
     wide = torch.randn(2, T, 3, *q.shape[1:2], q.shape[-1])
     wide[:, :, 1] = q.transpose(1, 2)
     wide[:, :, 2] = key_rev.transpose(1, 2)
     q_view, key_view = wide[:, :, 1].transpose(1, 2), wide[:, :, 2].transpose(1, 2)
     assert not q_view.is_contiguous()
     with torch.inference_mode():
-        columns = kernels.native_columns(q, key_line, query_line, flat)
         for tile in (16, 64):
-            want = kernels._native_bias(q, key_rev, columns, (0, T), fill, tile)
-            assert torch.equal(kernels._native_bias(q_view, key_view, columns, (0, T), fill, tile), want)
+            want = kernels._native_bias(q, key_rev, tables, (0, T), fill, tile)
+            assert torch.equal(kernels._native_bias(q_view, key_view, tables, (0, T), fill, tile), want)
 
 
 def test_model_with_native_bias_equals_torch_bias():
@@ -92,8 +121,7 @@ def test_no_compiler_falls_back_to_torch(monkeypatch, tmp_path):
     native.library.cache_clear()
     try:
         assert native.library() is None and "no-such-compiler" in native.unavailable_reason()
-        q, key_rev, key_line, query_line, fill, flat = _case(2, 40, torch.float32)
-        with torch.inference_mode():
-            assert kernels.native_columns(q, key_line, query_line, flat) is None
+        q, key_rev, key_line, query_line, fill, flat, tables = _case(2, 40, torch.float32)
+        assert tables is None
     finally:
         native.library.cache_clear()
