@@ -147,19 +147,20 @@ def attend(attention, how: str, q, k, v, pair_mask, rel_embeddings=None, rel_ind
         pos_key, pos_query, line = position_tables(attention, rel_rows, q.dtype) if relative else (None, None, None)
         return flex.flex_relative_attention(q, k, v, attention.scale, pos_key, pos_query, line, pair_mask,
                                             token_mask), None
-    key_line = query_line = native = None
+    pos_key = pos_query = line = key_line = query_line = native = None
     dropout_p = attention.dropout.p if attention.training else 0.0
     if relative:
         pos_key, pos_query, line = position_tables(attention, rel_rows, q.dtype)
-        if how == "banded" and dropout_p == 0.0 and not output_attentions:
-            native = native_tables(q, pos_key, pos_query, line)  # it lays the tables out itself where needed
-        if native is None:
-            key_line, query_line = (None if t is None else t.index_select(-2, line) for t in (pos_key, pos_query))
-    if how == "operator":
+    if how == "operator":  # it picks its bias kernel on each call
         if pair_mask is None and token_mask is not None:
             pair_mask = token_mask[:, None, :, None] & token_mask[:, None, None, :]
         flat = list(rel_rows.flat_ends) if relative and rel_rows.flat_ends is not None else None
-        return compiled_relative_attention(q, k, v, attention.scale, key_line, query_line, pair_mask, flat), None
+        return compiled_relative_attention(q, k, v, attention.scale, pos_key, pos_query, line, pair_mask, flat), None
+    if relative:
+        if dropout_p == 0.0 and not output_attentions:
+            native = native_tables(q, pos_key, pos_query, line)  # it lays the tables out itself where needed
+        if native is None:
+            key_line, query_line = (None if t is None else t.index_select(-2, line) for t in (pos_key, pos_query))
     return relative_attention(q, k, v, attention.scale, key_line, query_line, pair_mask, token_mask,
                               dropout_p=dropout_p, output_attentions=output_attentions,
                               flat_ends=rel_rows.flat_ends if relative else None, native=native)

@@ -275,15 +275,19 @@ def native_tables(query, pos_key, pos_query, line) -> NativeTables | None:
 
 class _Bands(NamedTuple):
     """Where the band products of one term go: tile t holds `size` positions (query rows or keys) against
-    table rows [first[t], first[t] + width[t]), contiguous at offset[t] of a flat buffer; runs group the
-    tiles one batched matmul computes (equal widths, first rows in arithmetic progression)."""
+    table rows [first[t], first[t] + width[t]), contiguous at offset[t] of a flat buffer.
+
+    runs: the matmuls that compute them, as python ints (start position, first row, width, offset, tiles,
+    row step): one per run of alike tiles (equal widths, first rows in arithmetic progression, positions
+    back to back), batched over that run's overlapping windows of the table.
+    """
 
     size: int
     first: np.ndarray
     width: np.ndarray
     offset: np.ndarray
     total: int
-    runs: list[tuple[int, int]]
+    runs: list[tuple[int, int, int, int, int, int]]
 
     def base(self) -> torch.Tensor:  # offset - first row: the kernel adds line[i + c] to it
         return torch.from_numpy(self.offset - self.first)
@@ -305,13 +309,13 @@ def _bands(line_rows: np.ndarray, m0: int, count: int, other: int, size: int, ta
     offset = np.concatenate([[0], np.cumsum(width * size)[:-1]])
     runs, t = [], 0
     while t < tiles:
-        end = t + 1
-        if end < tiles and width[end] == width[t]:
-            step = first[end] - first[t]
+        end, step = t + 1, 0
+        if end < tiles:
+            step = int(first[end] - first[t])
             while end < tiles and width[end] == width[t] and first[end] - first[end - 1] == step and (
                     starts[end] - starts[end - 1] == size):
                 end += 1
-        runs.append((t, end))
+        runs.append((int(starts[t]), int(first[t]), int(width[t]), int(offset[t]), end - t, step))
         t = end
     return _Bands(size, first, width, offset, int((width * size).sum()), runs)
 
@@ -366,22 +370,21 @@ def _native_bias(query, key_rev, tables: NativeTables, rows, key_fill_rev, tile=
 
 def _band_tiles(lhs, table, bands: _Bands, out):
     """Tile t of `bands` into out[offset[t]:]: lhs[s : s + size] @ table[first[t] : first[t] + width[t]].T, s =
-    min(t * size, L - size); lhs (L, D), table (R, D). One batched matmul per run of alike tiles, through
-    a strided view of the table's overlapping windows."""
-    L, D = lhs.shape
+    min(t * size, L - size); lhs (L, D), table (R, D). One matmul per run of alike tiles (batched through
+    a strided view of the table's overlapping windows). Called once per (batch, head) slice, so its
+    per-call overhead counts: everything is precomputed in `bands`."""
+    D = lhs.shape[1]
     size = bands.size
-    for t0, t1 in bands.runs:
-        width, first, offset = int(bands.width[t0]), int(bands.first[t0]), int(bands.offset[t0])
-        s = min(t0 * size, L - size)
-        dest = out[offset: offset + (t1 - t0) * size * width]
-        if t1 - t0 == 1:
-            torch.mm(lhs[s: s + size], table[first: first + width].t(), out=dest.view(size, width))
-            continue
-        step = int(bands.first[t0 + 1]) - first
-        windows = table.as_strided((t1 - t0, D, width), (step * table.stride(0), table.stride(1), table.stride(0)),
-                                   table.storage_offset() + first * table.stride(0))
-        torch.bmm(lhs[s: s + (t1 - t0) * size].unflatten(0, (t1 - t0, size)), windows,
-                  out=dest.view(t1 - t0, size, width))
+    rows, cols = table.stride()
+    for start, first, width, offset, tiles, step in bands.runs:
+        if tiles == 1:
+            torch.mm(lhs[start: start + size], table[first: first + width].t(),
+                     out=out[offset: offset + size * width].view(size, width))
+        else:
+            windows = table.as_strided((tiles, D, width), (step * rows, cols, rows),
+                                       table.storage_offset() + first * rows)
+            torch.bmm(lhs[start: start + tiles * size].unflatten(0, (tiles, size)), windows,
+                      out=out[offset: offset + tiles * size * width].view(tiles, size, width))
 
 
 def _shift(band: torch.Tensor, width: int) -> torch.Tensor:
@@ -637,20 +640,28 @@ def mask_form(pair_mask: torch.Tensor, token_mask: torch.Tensor | None = None):
 # each call; Inductor compiles what surrounds it. Graphs that need gradients trace the ops instead.
 @torch.library.custom_op("deberta::relative_attention", mutates_args=())
 def compiled_relative_attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float,
-                                pos_key_line: torch.Tensor | None, pos_query_line: torch.Tensor | None,
-                                pair_mask: torch.Tensor | None, flat_ends: list[int] | None) -> torch.Tensor:
+                                pos_key: torch.Tensor | None, pos_query: torch.Tensor | None,
+                                line: torch.Tensor | None, pair_mask: torch.Tensor | None,
+                                flat_ends: list[int] | None) -> torch.Tensor:
     """`relative_attention`'s context as one operator for compiled inference graphs (no dropout, no
-    probabilities); pair_mask (B, 1, T, S) bool or None, its form found on each call (`mask_form`)."""
+    probabilities). pos_key, pos_query: (H, R, D) divided by the scale (or None), line: the distance line
+    (or None without relative terms); they take the native bias where it applies, else are laid out by
+    distance here. pair_mask (B, 1, T, S) bool or None, its form found on each call (`mask_form`)."""
     token_mask = None
     if pair_mask is not None:
         pair_mask, token_mask = mask_form(pair_mask)
-    context, _ = relative_attention(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, token_mask,
-                                    flat_ends=None if flat_ends is None else tuple(flat_ends))
+    native = key_line = query_line = None
+    if line is not None:
+        native = native_tables(query, pos_key, pos_query, line)
+        if native is None:
+            key_line, query_line = (None if t is None else t.index_select(-2, line) for t in (pos_key, pos_query))
+    context, _ = relative_attention(query, key, value, scale, key_line, query_line, pair_mask, token_mask,
+                                    flat_ends=None if flat_ends is None else tuple(flat_ends), native=native)
     return context.contiguous()  # Inductor takes an operator's output to be contiguous
 
 
 @compiled_relative_attention.register_fake
-def _(query, key, value, scale, pos_key_line, pos_query_line, pair_mask, flat_ends):
+def _(query, key, value, scale, pos_key, pos_query, line, pair_mask, flat_ends):
     return query.new_empty(*query.shape[:-1], value.shape[-1])
 
 
