@@ -129,7 +129,7 @@ def distance_tables(pos_key, pos_query, line, scale):
 def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int, int], key_fill_rev=None,
                   flat_ends: tuple[int, int] | None = None, tile_query: int | None = None,
                   tile_key: int | None = None, out_of_place: bool | None = None,
-                  native: NativeTables | None = None) -> torch.Tensor:
+                  native: NativeTables | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """(c2p + p2c) / scale for query rows [i0, i1) against every key, keys reversed: (B, H, i1 - i0, S).
 
     query (B, H, T, D); key_rev (B, H, S, D) = key.flip(2); tables from `distance_tables` (either may
@@ -139,7 +139,8 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     per-row or per-key constant instead of a band product. out_of_place: build the bias without
     in-place writes (cheap to differentiate); None picks it exactly when autograd records the call.
     native: the same tables by row from `native_tables`, when the native kernel may build this bias
-    (inference); it competes with the PyTorch path (`BIAS`).
+    (inference); it competes with the PyTorch path (`BIAS`). out: a buffer of at least (B, H, i1 - i0, S) to
+    build the bias in (in place only), so that a loop over query blocks reuses one allocation.
     """
     B, H, T, D = query.shape
     S = key_rev.shape[2]
@@ -152,21 +153,22 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
         return _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev,
                                     tile_query, tile_key)
     if native is not None:
-        runs = {f"native/{tile}": functools.partial(_native_bias, query, key_rev, native, rows, key_fill_rev, tile)
+        runs = {f"native/{tile}": functools.partial(_native_bias, query, key_rev, native, rows, key_fill_rev, tile,
+                                                    out)
                 for tile in NATIVE_TILES}
         if BIAS.backend == "auto":
             def strided():
                 lines = (pos_key_line, pos_query_line)
                 lines = native.distance_tables() if lines == (None, None) else lines
-                return _strided_bias(query, key_rev, *lines, rows, key_fill_rev, flat_ends, tile_query, tile_key)
+                return _strided_bias(query, key_rev, *lines, rows, key_fill_rev, flat_ends, tile_query, tile_key, out)
             runs["torch"] = strided
         return runs[BIAS.pick((query.dtype, B, rows[1] - rows[0], S), runs)]()
     return _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, flat_ends, tile_query,
-                         tile_key)
+                         tile_key, out)
 
 
 def _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, flat_ends, tile_query,
-                  tile_key):
+                  tile_key, out=None):
     """`relative_bias` in place with PyTorch ops: band tiles written into the bias through strided views."""
     B, H, T, D = query.shape
     S = key_rev.shape[2]
@@ -177,7 +179,7 @@ def _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_r
     n = i1 - i0
     minimum = torch.finfo(query.dtype).min
     dense_windows = query.device.type == "cpu" and query.dtype in (torch.bfloat16, torch.float16)
-    bias = query.new_empty(B, H, n, S)
+    bias = _buffer(query, out, (B, H, n, S))
     if pos_query_line is not None:
         # p2c[i, c] = k_rev[c] . pos_query_line[i + c]; keys below c_lo (from c_hi on) see one row only
         c_lo = min(max(m_lo - i1 + 2, 0), S)
@@ -320,11 +322,18 @@ def _bands(line_rows: np.ndarray, m0: int, count: int, other: int, size: int, ta
     return _Bands(size, first, width, offset, int((width * size).sum()), runs)
 
 
+def _buffer(like, out, shape):
+    """The leading `shape` of `out` (a reused buffer), or a new tensor."""
+    if out is None:
+        return like.new_empty(shape)
+    return out[tuple(slice(0, size) for size in shape)]
+
+
 def _pointer(t: torch.Tensor | None):
     return None if t is None else t.data_ptr()
 
 
-def _native_bias(query, key_rev, tables: NativeTables, rows, key_fill_rev, tile=64):
+def _native_bias(query, key_rev, tables: NativeTables, rows, key_fill_rev, tile=64, out=None):
     """`relative_bias` from band products (BLAS matmuls) summed by csrc/relative_bias.c in one pass.
 
     One (b, h) slice at a time, through two scratch buffers reused by every slice, so the bands are
@@ -352,7 +361,7 @@ def _native_bias(query, key_rev, tables: NativeTables, rows, key_fill_rev, tile=
     p2c = None if p_bands is None else query.new_empty(p_bands.total + 16)
     c_base, c_stride = (None, None) if c_bands is None else (c_bands.base(), c_bands.stride())
     p_base, p_stride = (None, None) if p_bands is None else (p_bands.base(), p_bands.stride())
-    bias = query.new_empty(B, H, n, S)
+    bias = _buffer(query, out, (B, H, n, S))  # each (b, h) slice's rows contiguous, as the kernel writes them
     fill = None if key_fill_rev is None else key_fill_rev.to(torch.uint8).contiguous()
     line_at = line.data_ptr() + i0 * line.element_size()
     lib = native.library()
@@ -569,6 +578,10 @@ def _relative_attention(query, key, value, scale, pos_key_line, pos_query_line, 
                                 fill_rev, (0, T), dropout_p, flat_ends, native)
     else:
         context = query.new_empty(B, H, T, value.shape[-1])
+        # one bias buffer for every block: a fresh 16 MB allocation per block costs page faults, and
+        # glibc's growing mmap threshold then keeps the freed blocks on its heap (200 MB more peak
+        # memory at 1 x 8192)
+        workspace = None if grad else query.new_empty(chunk, H, block, S)
         for b0 in range(0, B, chunk):
             b1 = min(B, b0 + chunk)
             q, k, v = query[b0:b1], key_rev[b0:b1], value_rev[b0:b1]
@@ -577,16 +590,17 @@ def _relative_attention(query, key, value, scale, pos_key_line, pos_query_line, 
             for i0 in range(0, T, block):
                 i1 = min(T, i0 + block)
                 context[b0:b1, :, i0:i1] = _attend_block(q, k, v, scale, pos_key_line, pos_query_line, mask, fill,
-                                                         (i0, i1), dropout_p, flat_ends, native)
+                                                         (i0, i1), dropout_p, flat_ends, native, workspace)
     if padding:
         context = _uniform_padded_rows(context, value, token_mask)
     return context, None
 
 
 def _attend_block(query, key_rev, value_rev, scale, pos_key_line, pos_query_line, mask_rev, fill_rev, rows,
-                  dropout_p, flat_ends, native=None):
+                  dropout_p, flat_ends, native=None, workspace=None):
     i0, i1 = rows
-    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat_ends, native=native)
+    bias = relative_bias(query, key_rev, pos_key_line, pos_query_line, rows, fill_rev, flat_ends, native=native,
+                         out=workspace)
     if mask_rev is not None:
         bias = bias.masked_fill(~mask_rev[:, :, i0:i1], torch.finfo(bias.dtype).min)
     q = query if (i0, i1) == (0, query.shape[2]) else query[:, :, i0:i1]

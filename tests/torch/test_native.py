@@ -125,3 +125,21 @@ def test_no_compiler_falls_back_to_torch(monkeypatch, tmp_path):
         assert tables is None
     finally:
         native.library.cache_clear()
+
+
+@pytest.mark.parametrize("backend", ["native", "torch"])
+def test_bias_built_in_a_reused_buffer(backend):
+    """Long inputs build each query block's bias in one buffer (kernels._relative_attention): a block
+    smaller than the buffer must come out the same as in a fresh tensor, whatever the buffer held."""
+    q, key_rev, key_line, query_line, fill, flat, tables = _case(2, 40, torch.float32)
+    buffer = torch.full((2, 3, 32, 40), float("nan"))
+    try:
+        kernels.set_bias_backend(backend)
+        with torch.inference_mode():
+            for rows in [(0, 32), (32, 40)]:
+                fresh = kernels.relative_bias(q, key_rev, key_line, query_line, rows, fill, flat, native=tables)
+                reused = kernels.relative_bias(q, key_rev, key_line, query_line, rows, fill, flat, native=tables,
+                                               out=buffer)
+                assert reused.data_ptr() == buffer.data_ptr() and torch.equal(reused, fresh)
+    finally:
+        kernels.set_bias_backend("auto")
