@@ -6,6 +6,8 @@
     python benchmarks/profile.py layer [4x512]   # torch.profiler op table of v3-base inference, per layer
     python benchmarks/profile.py paths [4x512]   # ours/BERT, 12-layer v3-base inference, with each way of
                                                  # building the relative bias forced (native/<tile>, torch)
+    python benchmarks/profile.py attention [1x512]  # one layer's relative attention (v3-base shapes) by bias
+                                                 # kernel, against plain SDPA on the same q, k, v
 
 One thread (OMP_NUM_THREADS=1 unless set), CPU time, runs interleaved, medians.
 """
@@ -133,7 +135,55 @@ def paths(shape: str = "4x512", rounds: int = 5) -> None:
     print("chosen by kernels.BIAS here:", kernels.bias_choices())
 
 
+def attention(shape: str = "1x512", rounds: int = 30) -> None:
+    """The relative part of one layer's attention, timed alone: `relative_attention` with each bias kernel
+    forced, and plain scaled_dot_product_attention (BERT's layer) on the same strided q, k, v. Wall time,
+    interleaved, 32 MB written before each run (the cache state inside a model), min and median."""
+    from deberta_core.relative_position import line_bounds
+    from deberta_torch.relative_position import relative_position_line
+
+    batch, seq = map(int, shape.split("x"))
+    H, D = 12, 64
+    g = torch.Generator().manual_seed(0)
+    fused = torch.randn(batch, seq, 3, H, D, generator=g)  # as the fused projection lays them out
+    q, k, v = (fused[:, :, i].transpose(1, 2) for i in range(3))
+    pos_key, pos_query = (torch.randn(H, 512, D, generator=g) / 8 for _ in range(2))
+    line = relative_position_line(seq, seq, 256, 256, 512)
+    flat = line_bounds(seq, seq, 256, 256, 512)[2:]
+
+    def forced(choice):
+        def run():
+            pick = kernels.BIAS.pick
+            kernels.BIAS.pick = lambda key, runs: choice
+            try:
+                native = kernels.native_tables(q, pos_key, pos_query, line)
+                lines = native.distance_tables() if choice == "torch" else (None, None)
+                kernels.relative_attention(q, k, v, 8.0, *lines, flat_ends=flat, native=native)
+            finally:
+                kernels.BIAS.pick = pick
+        return run
+
+    fns = {f"native/{tile}": forced(f"native/{tile}") for tile in kernels.NATIVE_TILES}
+    fns.update(torch=forced("torch"), sdpa=lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
+    scratch = torch.empty(kernels._EVICT_BYTES // 4)
+    times = {name: [] for name in fns}
+    with torch.inference_mode():
+        for fn in fns.values():
+            fn()
+        for r in range(rounds):
+            for name, fn in fns.items():
+                scratch.fill_(float(r))
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    cpu = __import__("benchmarks.speed", fromlist=["cpu_features"]).cpu_features()
+    print(f"CPU: {cpu['cpu']}; AMX: {'yes' if cpu['amx'] else 'no'}; threads {torch.get_num_threads()}")
+    print(f"one layer's attention, v3-base shapes, {shape}, fp32, ms (min / median of {rounds}):")
+    for name, t in times.items():
+        print(f"  {name:11s} {min(t) * 1000:8.2f} {statistics.median(t) * 1000:8.2f}")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     what = sys.argv[1] if len(sys.argv) > 1 else "bias"
-    {"bias": bias, "step": step, "layer": layer, "paths": paths}[what](*sys.argv[2:3])
+    {"bias": bias, "step": step, "layer": layer, "paths": paths, "attention": attention}[what](*sys.argv[2:3])
