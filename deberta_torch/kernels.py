@@ -228,10 +228,6 @@ def _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_r
     return bias
 
 
-def _round_up(x: int, multiple: int = NATIVE_ALIGN) -> int:
-    return -(-x // multiple) * multiple
-
-
 class NativeTables(NamedTuple):
     """The position tables the native bias reads, by table row: what `native_tables` returns.
 
