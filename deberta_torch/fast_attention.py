@@ -29,7 +29,7 @@ from torch import nn
 from deberta_core.relative_position import line_bounds
 
 from . import flex
-from .kernels import (cached_position_tables, compiled_relative_attention, mask_form, native_tables,
+from .kernels import (bias_tables, cached_position_tables, compiled_relative_attention, distance_tables, mask_form,
                       relative_attention, TensorsState, tracing)
 from .relative_position import RelativeRows, index_from_line, line_from_index, relative_position_line
 
@@ -158,9 +158,9 @@ def attend(attention, how: str, q, k, v, pair_mask, rel_embeddings=None, rel_ind
         return compiled_relative_attention(q, k, v, attention.scale, pos_key, pos_query, line, pair_mask, flat), None
     if relative:
         if dropout_p == 0.0 and not output_attentions:
-            native = native_tables(q, pos_key, pos_query, line)  # it lays the tables out itself where needed
-        if native is None:
-            key_line, query_line = (None if t is None else t.index_select(-2, line) for t in (pos_key, pos_query))
+            key_line, query_line, native = bias_tables(q, pos_key, pos_query, line)
+        else:
+            key_line, query_line = distance_tables(pos_key, pos_query, line)
     return relative_attention(q, k, v, attention.scale, key_line, query_line, pair_mask, token_mask,
                               dropout_p=dropout_p, output_attentions=output_attentions,
                               flat_ends=rel_rows.flat_ends if relative else None, native=native)

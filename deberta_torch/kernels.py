@@ -115,15 +115,29 @@ def linear_choices() -> dict[tuple, str]:
     return dict(LINEAR.picks)
 
 
-def distance_tables(pos_key, pos_query, line, scale):
-    """Lay (H, R, D) position keys/queries out by distance and divide them by the score scale.
+def distance_tables(pos_key, pos_query, line, scale=None):
+    """Lay (H, R, D) position keys/queries out by distance and divide them by the score scale (None: they
+    already are).
 
     Returns pos_key_line and pos_query_line, (H, T + S - 1, D) each (or None): row m belongs to the
     distance d = m - (S - 1), i.e. to the table row line[m].
     """
-    key_line = None if pos_key is None else (pos_key / scale).index_select(-2, line)
-    query_line = None if pos_query is None else (pos_query / scale).index_select(-2, line)
-    return key_line, query_line
+    def laid_out(table):
+        if table is None:
+            return None
+        return (table if scale is None else table / scale).index_select(-2, line)
+
+    return laid_out(pos_key), laid_out(pos_query)
+
+
+def bias_tables(query, pos_key, pos_query, line):
+    """What `relative_attention` reads of the position tables (H, R, D), divided by the scale, with the
+    distance line: (None, None, `native_tables`) where the native bias may build the bias, else the tables
+    laid out by distance (`distance_tables`) and None."""
+    native = native_tables(query, pos_key, pos_query, line)
+    if native is not None:
+        return None, None, native
+    return (*distance_tables(pos_key, pos_query, line), None)
 
 
 def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int, int], key_fill_rev=None,
@@ -159,7 +173,8 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
         if BIAS.backend == "auto":
             def strided():
                 lines = (pos_key_line, pos_query_line)
-                lines = native.distance_tables() if lines == (None, None) else lines
+                if pos_key_line is None and pos_query_line is None:
+                    lines = native.distance_tables()
                 return _strided_bias(query, key_rev, *lines, rows, key_fill_rev, flat_ends, tile_query, tile_key, out)
             runs["torch"] = strided
         return runs[BIAS.pick((query.dtype, B, rows[1] - rows[0], S), runs)]()
@@ -246,8 +261,7 @@ class NativeTables(NamedTuple):
 
     def distance_tables(self):
         """The same tables laid out by distance, (H, T + S - 1, D) each or None: what the PyTorch path reads."""
-        line = torch.from_numpy(self.line_rows)
-        return tuple(None if t is None else t.index_select(-2, line) for t in (self.pos_key, self.pos_query))
+        return distance_tables(self.pos_key, self.pos_query, torch.from_numpy(self.line_rows))
 
 
 def native_tables(query, pos_key, pos_query, line) -> NativeTables | None:
@@ -287,11 +301,13 @@ class _Bands(NamedTuple):
     total: int
     runs: list[tuple[int, int, int, int, int, int]]
 
-    def base(self) -> torch.Tensor:  # offset - first row: the kernel adds line[i + c] to it
-        return torch.from_numpy(self.offset - self.first)
+    def base(self) -> torch.Tensor:
+        """Per tile, offset - first row (the kernel adds line[i + c]), int64 as the kernel reads it."""
+        return torch.from_numpy((self.offset - self.first).astype(np.int64))
 
     def stride(self) -> torch.Tensor:
-        return torch.from_numpy(self.width)
+        """Per tile, its width (the row stride of its band), int64."""
+        return torch.from_numpy(self.width.astype(np.int64))
 
 
 def _bands(line_rows: np.ndarray, m0: int, count: int, other: int, size: int, table_rows: int) -> _Bands:
@@ -660,11 +676,9 @@ def compiled_relative_attention(query: torch.Tensor, key: torch.Tensor, value: t
     token_mask = None
     if pair_mask is not None:
         pair_mask, token_mask = mask_form(pair_mask)
-    native = key_line = query_line = None
+    key_line = query_line = native = None
     if line is not None:
-        native = native_tables(query, pos_key, pos_query, line)
-        if native is None:
-            key_line, query_line = (None if t is None else t.index_select(-2, line) for t in (pos_key, pos_query))
+        key_line, query_line, native = bias_tables(query, pos_key, pos_query, line)
     context, _ = relative_attention(query, key, value, scale, key_line, query_line, pair_mask, token_mask,
                                     flat_ends=None if flat_ends is None else tuple(flat_ends), native=native)
     return context.contiguous()  # Inductor takes an operator's output to be contiguous
