@@ -34,14 +34,42 @@ import torch  # noqa: E402
 from deberta_torch import kernels  # noqa: E402
 
 
-def _median_ms(fns: dict, rounds: int) -> dict:
+def _times_ms(fns: dict, rounds: int, clock=time.process_time, evict: bool = False) -> dict:
+    """Each of `fns` timed `rounds` times, interleaved: name -> list of ms. evict: write
+    kernels._EVICT_BYTES of other data before each run (the cache state inside a model)."""
+    scratch = torch.empty(kernels._EVICT_BYTES // 4) if evict else None
     times = {name: [] for name in fns}
-    for _ in range(rounds):
+    for r in range(rounds):
         for name, fn in fns.items():
-            start = time.process_time()
+            if scratch is not None:
+                scratch.fill_(float(r))
+            start = clock()
             fn()
-            times[name].append(time.process_time() - start)
-    return {name: statistics.median(t) * 1000 for name, t in times.items()}
+            times[name].append((clock() - start) * 1000)
+    return times
+
+
+def _median_ms(fns: dict, rounds: int) -> dict:
+    return {name: statistics.median(t) for name, t in _times_ms(fns, rounds).items()}
+
+
+def _bias_forced(choice: str, fn):
+    """`fn` with kernels.BIAS taking `choice` ("native/<tile>" or "torch") for every shape."""
+    def run():
+        pick = kernels.BIAS.pick
+        kernels.BIAS.pick = lambda key, runs: choice
+        try:
+            return fn()
+        finally:
+            kernels.BIAS.pick = pick
+    return run
+
+
+def _print_cpu() -> None:
+    from benchmarks import speed
+
+    cpu = speed.cpu_features()
+    print(f"CPU: {cpu['cpu']}; AMX: {'yes' if cpu['amx'] else 'no'}; threads {torch.get_num_threads()}")
 
 
 def bias(rounds: int = 9) -> None:
@@ -110,23 +138,12 @@ def paths(shape: str = "4x512", rounds: int = 5) -> None:
     ids = torch.randint(5, 1000, (batch, seq), generator=torch.Generator().manual_seed(0))
     ours, bert = (speed.make_step(models[name], ids, "infer", "fp32") for name in ("ours", "bert"))
 
-    def forced(choice):
-        def run():
-            pick = kernels.BIAS.pick
-            kernels.BIAS.pick = lambda key, runs: choice
-            try:
-                ours()
-            finally:
-                kernels.BIAS.pick = pick
-        return run
-
-    fns = {f"native/{tile}": forced(f"native/{tile}") for tile in kernels.NATIVE_TILES}
-    fns.update(torch=forced("torch"), bert=bert)
+    fns = {f"native/{tile}": _bias_forced(f"native/{tile}", ours) for tile in kernels.NATIVE_TILES}
+    fns.update(torch=_bias_forced("torch", ours), bert=bert)
     for fn in fns.values():
         fn()
     ms = _median_ms(fns, rounds)
-    cpu = speed.cpu_features()
-    print(f"CPU: {cpu['cpu']}; AMX: {'yes' if cpu['amx'] else 'no'}; threads {torch.get_num_threads()}")
+    _print_cpu()
     print(f"v3-base inference {shape}, 12 layers, fp32, ours/BERT by bias kernel (median of {rounds}):")
     for name, value in ms.items():
         if name != "bert":
@@ -151,36 +168,21 @@ def attention(shape: str = "1x512", rounds: int = 30) -> None:
     line = relative_position_line(seq, seq, 256, 256, 512)
     flat = line_bounds(seq, seq, 256, 256, 512)[2:]
 
-    def forced(choice):
-        def run():
-            pick = kernels.BIAS.pick
-            kernels.BIAS.pick = lambda key, runs: choice
-            try:
-                native = kernels.native_tables(q, pos_key, pos_query, line)
-                lines = native.distance_tables() if choice == "torch" else (None, None)
-                kernels.relative_attention(q, k, v, 8.0, *lines, flat_ends=flat, native=native)
-            finally:
-                kernels.BIAS.pick = pick
-        return run
+    def layer():  # as attend does it: native tables, laid out by distance only for the PyTorch path
+        key_line, query_line, native = kernels.bias_tables(q, pos_key, pos_query, line)
+        kernels.relative_attention(q, k, v, 8.0, key_line, query_line, flat_ends=flat, native=native)
 
-    fns = {f"native/{tile}": forced(f"native/{tile}") for tile in kernels.NATIVE_TILES}
-    fns.update(torch=forced("torch"), sdpa=lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
-    scratch = torch.empty(kernels._EVICT_BYTES // 4)
-    times = {name: [] for name in fns}
+    fns = {f"native/{tile}": _bias_forced(f"native/{tile}", layer) for tile in kernels.NATIVE_TILES}
+    fns.update(torch=_bias_forced("torch", layer),
+               sdpa=lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v))
     with torch.inference_mode():
         for fn in fns.values():
             fn()
-        for r in range(rounds):
-            for name, fn in fns.items():
-                scratch.fill_(float(r))
-                start = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - start)
-    cpu = __import__("benchmarks.speed", fromlist=["cpu_features"]).cpu_features()
-    print(f"CPU: {cpu['cpu']}; AMX: {'yes' if cpu['amx'] else 'no'}; threads {torch.get_num_threads()}")
+        times = _times_ms(fns, rounds, clock=time.perf_counter, evict=True)
+    _print_cpu()
     print(f"one layer's attention, v3-base shapes, {shape}, fp32, ms (min / median of {rounds}):")
     for name, t in times.items():
-        print(f"  {name:11s} {min(t) * 1000:8.2f} {statistics.median(t) * 1000:8.2f}")
+        print(f"  {name:11s} {min(t):8.2f} {statistics.median(t):8.2f}")
 
 
 if __name__ == "__main__":
