@@ -1,8 +1,9 @@
 """The native relative-bias kernel (deberta_torch/csrc/relative_bias.c) against the PyTorch path.
 
-It sums the two band products in one pass, reading the transposed term in registers (AVX-512 or AVX2,
-scalar elsewhere). Its band matmuls have other shapes than the PyTorch path's, so the GEMM may block
-the dot products differently: float32 is held to a few ulps, bfloat16 to one; masks must match exactly.
+Its bands cover only the table rows each tile reads, and it sums them in one pass, reading each score
+through the distance line and the transposed term in registers (AVX2, scalar elsewhere). Its band
+matmuls have other shapes than the PyTorch path's, so the GEMM may block the dot products differently:
+float32 is held to a few ulps, bfloat16 to one; masks must match exactly.
 """
 
 import numpy as np
@@ -131,10 +132,11 @@ def test_no_compiler_falls_back_to_torch(monkeypatch, tmp_path):
 def test_bias_built_in_a_reused_buffer(backend):
     """Long inputs build each query block's bias in one buffer (kernels._relative_attention): a block
     smaller than the buffer must come out the same as in a fresh tensor, whatever the buffer held."""
-    q, key_rev, key_line, query_line, fill, flat, tables = _case(2, 40, torch.float32)
     buffer = torch.full((2, 3, 32, 40), float("nan"))
     try:
         kernels.set_bias_backend(backend)
+        q, key_rev, key_line, query_line, fill, flat, tables = _case(2, 40, torch.float32)
+        assert (tables is None) == (backend == "torch")
         with torch.inference_mode():
             for rows in [(0, 32), (32, 40)]:
                 fresh = kernels.relative_bias(q, key_rev, key_line, query_line, rows, fill, flat, native=tables)
