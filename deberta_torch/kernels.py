@@ -167,17 +167,23 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
         return _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev,
                                     tile_query, tile_key)
     if native is not None:
+        n = rows[1] - rows[0]
         runs = {f"native/{tile}": functools.partial(_native_bias, query, key_rev, native, rows, key_fill_rev, tile,
                                                     out)
                 for tile in NATIVE_TILES}
+        # tiles at least as long as both sides are one computation (the tile is cut to the length): time one
+        timed = {}
+        for tile in NATIVE_TILES:
+            timed.setdefault((min(tile, n), min(tile, S)), f"native/{tile}")
+        timed = {name: runs[name] for name in timed.values()}
         if BIAS.backend == "auto":
             def strided():
                 lines = (pos_key_line, pos_query_line)
                 if pos_key_line is None and pos_query_line is None:
                     lines = native.distance_tables()
                 return _strided_bias(query, key_rev, *lines, rows, key_fill_rev, flat_ends, tile_query, tile_key, out)
-            runs["torch"] = strided
-        return runs[BIAS.pick((query.dtype, B, rows[1] - rows[0], S), runs)]()
+            runs["torch"] = timed["torch"] = strided
+        return runs[BIAS.pick((query.dtype, B, n, S), timed)]()
     return _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, flat_ends, tile_query,
                          tile_key, out)
 

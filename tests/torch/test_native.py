@@ -145,3 +145,22 @@ def test_bias_built_in_a_reused_buffer(backend):
                 assert reused.data_ptr() == buffer.data_ptr() and torch.equal(reused, fresh)
     finally:
         kernels.set_bias_backend("auto")
+
+
+@pytest.mark.parametrize("T, timed", [(40, {"native/64", "torch"}),
+                                      (100, {"native/64", "native/128", "torch"})])
+def test_tiles_cut_to_the_same_length_are_timed_once(monkeypatch, T, timed):
+    """A tile at least as long as the rows and the keys is cut to them: 128, 256 and 512 are then one
+    computation, and the choice times it once, not three times on the first call of a shape."""
+    seen = []
+    monkeypatch.setattr(kernels, "_fastest", lambda runs: seen.append(set(runs)) or min(runs))
+    kernels.BIAS.picks.clear()
+    try:
+        q, key_rev, key_line, query_line, fill, flat, tables = _case(1, T, torch.float32)
+        with torch.inference_mode():
+            bias = kernels.relative_bias(q, key_rev, key_line, query_line, (0, T), fill, flat, native=tables)
+            reference = kernels.relative_bias(q, key_rev, key_line, query_line, (0, T), fill, flat)
+    finally:
+        kernels.BIAS.picks.clear()
+    assert seen == [timed]
+    assert max_diff(bias, reference) < 1e-5
