@@ -8,6 +8,8 @@
                                                  # building the relative bias forced (native/<tile>, torch)
     python benchmarks/profile.py attention [1x512]  # one layer's relative attention (v3-base shapes) by bias
                                                  # kernel, against plain SDPA on the same q, k, v
+    python benchmarks/profile.py gelu [4x512]    # ours/BERT, 4-layer v3-base inference, the intermediate
+                                                 # layer's GELU in place (the default) or into a fresh tensor
 
 One thread (OMP_NUM_THREADS=1 unless set), CPU time, runs interleaved, medians.
 """
@@ -63,6 +65,39 @@ def _bias_forced(choice: str, fn):
         finally:
             kernels.BIAS.pick = pick
     return run
+
+
+def gelu(shape: str = "4x512", rounds: int = 9) -> None:
+    """ours/BERT with the plain Linear path's exact GELU in place (`kernels._gelu`) and into a fresh tensor
+    (what F.gelu does, and BERT), 4 layers (the ratio is per layer), interleaved."""
+    from benchmarks import speed
+    import torch.nn.functional as F
+
+    batch, seq = map(int, shape.split("x"))
+    layers = 4
+    models = speed.build_models("v3", layers, "fp32", ("ours", "bert"))
+    ids = torch.randint(5, 1000, (batch, seq), generator=torch.Generator().manual_seed(0))
+    ours, bert = (speed.make_step(models[name], ids, "infer", "fp32") for name in ("ours", "bert"))
+    in_place = kernels._gelu
+
+    def with_gelu(fn):
+        def run():
+            kernels._gelu = fn
+            try:
+                ours()
+            finally:
+                kernels._gelu = in_place
+        return run
+
+    fns = {"in place": with_gelu(in_place), "fresh": with_gelu(F.gelu), "bert": bert}
+    for fn in fns.values():
+        fn()
+    ms = _median_ms(fns, rounds)
+    _print_cpu()
+    print(f"v3-base inference {shape}, {layers} layers, fp32, CPU ms per layer and ours/BERT (median of {rounds}):")
+    for name, value in ms.items():
+        print(f"  {name:9s} {value / layers:7.1f}  {ms['bert'] / value:.3f}")
+    print("Linear kernels chosen:", kernels.linear_choices())
 
 
 def _print_cpu() -> None:
@@ -188,4 +223,4 @@ def attention(shape: str = "1x512", rounds: int = 30) -> None:
 if __name__ == "__main__":
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     what = sys.argv[1] if len(sys.argv) > 1 else "bias"
-    {"bias": bias, "step": step, "layer": layer, "paths": paths, "attention": attention}[what](*sys.argv[2:3])
+    {"bias": bias, "step": step, "layer": layer, "paths": paths, "attention": attention, "gelu": gelu}[what](*sys.argv[2:3])
