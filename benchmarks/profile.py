@@ -28,6 +28,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 sys.path.insert(0, os.path.dirname(_HERE))
 
 import functools  # noqa: E402
+import resource  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 
@@ -90,13 +91,24 @@ def gelu(shape: str = "4x512", rounds: int = 9) -> None:
         return run
 
     fns = {"in place": with_gelu(in_place), "fresh": with_gelu(F.gelu), "bert": bert}
+    faults = {name: [] for name in fns}
+
+    def counted(name, fn):  # minor page faults: the robust half of this A/B on a noisy machine
+        def run():
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            fn()
+            faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        return run
+
+    fns = {name: counted(name, fn) for name, fn in fns.items()}
     for fn in fns.values():
         fn()
     ms = _median_ms(fns, rounds)
     _print_cpu()
-    print(f"v3-base inference {shape}, {layers} layers, fp32, CPU ms per layer and ours/BERT (median of {rounds}):")
+    print(f"v3-base inference {shape}, {layers} layers, fp32, per layer: CPU ms, ours/BERT, minor page faults "
+          f"(medians of {rounds}):")
     for name, value in ms.items():
-        print(f"  {name:9s} {value / layers:7.1f}  {ms['bert'] / value:.3f}")
+        print(f"  {name:9s} {value / layers:7.1f}  {ms['bert'] / value:.3f}  {statistics.median(faults[name]) / layers:7.0f}")
     print("Linear kernels chosen:", kernels.linear_choices())
 
 
