@@ -90,9 +90,11 @@ PRECISION = MeasuredChoice("bfloat16 attention precision", ("auto", "bfloat16", 
 LINEAR_BACKENDS, BIAS_BACKENDS = LINEAR.backends, BIAS.backends
 # Query rows per c2p band (and keys per p2c band) the native path tries; it keeps the fastest per shape.
 # A wider tile reads more table rows per row (its rows' distances reach further) but runs larger and
-# fewer matmuls. Band widths are padded to a multiple of 16 (an odd width slows oneDNN's float32
-# matmul by a third).
-NATIVE_TILES, NATIVE_ALIGN = (64, 128, 256, 512), 16
+# fewer matmuls.
+NATIVE_TILES = (64, 128, 256, 512)
+# Band widths are padded to a multiple of this: an odd width slows a float32 (b)mm by a third or more
+# (an (r, 64) x (64, 159) band: 2.7 against 1.7 ms at width 160 on an AVX2 EPYC).
+BAND_ALIGN = 16
 
 
 def set_bias_backend(name: str) -> None:
@@ -324,7 +326,7 @@ def _bands(line_rows: np.ndarray, m0: int, count: int, other: int, size: int, ta
     lo = line_rows[m0 + starts]
     hi = line_rows[m0 + starts + size - 1 + other - 1]
     # padded widths keep oneDNN on its fast kernels; shift a window back rather than read past the table
-    width = np.minimum(-(-(hi - lo + 1) // NATIVE_ALIGN) * NATIVE_ALIGN, table_rows)
+    width = np.minimum(-(-(hi - lo + 1) // BAND_ALIGN) * BAND_ALIGN, table_rows)
     first = np.maximum(np.minimum(lo, table_rows - width), 0)
     offset = np.concatenate([[0], np.cumsum(width * size)[:-1]])
     runs, t = [], 0
@@ -439,25 +441,33 @@ def _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key
     i0, i1 = rows
     n = i1 - i0
     c2p = p2c = None
+
+    def aligned(line, first, width):
+        """line[:, first : first + width] widened to a multiple of BAND_ALIGN rows; `line` carries
+        BAND_ALIGN - 1 zero rows past its end. The extra band columns lie beyond every diagonal `_shift` keeps."""
+        return line[:, first: first + -(-width // BAND_ALIGN) * BAND_ALIGN]
+
+    pos_key_line, pos_query_line = (None if line is None else F.pad(line, (0, 0, 0, BAND_ALIGN - 1))
+                                    for line in (pos_key_line, pos_query_line))
     if pos_key_line is not None:
-        # c2p[i, c] = q_i . pos_key_line[i + c], rows in tiles of r: band (H, B, r, r + S - 1)
+        # c2p[i, c] = q_i . pos_key_line[i + c], rows in tiles of r: band (H, B, r, >= r + S - 1)
         tiles = []
         for r0 in range(i0, i1, tile_query):
             r1 = min(i1, r0 + tile_query)
             r = r1 - r0
             rows_q = query[:, :, r0:r1].transpose(0, 1).reshape(H, B * r, D)
-            band = rows_q @ pos_key_line[:, r0: r1 - 1 + S].transpose(-1, -2)  # (H, B r, r + S - 1)
-            tiles.append(_shift(band.view(H, B, r, r + S - 1), S))
+            band = rows_q @ aligned(pos_key_line, r0, r + S - 1).transpose(-1, -2)  # (H, B r, width)
+            tiles.append(_shift(band.view(H, B, r, -1), S))
         c2p = torch.cat(tiles, dim=2).transpose(0, 1)  # (B, H, n, S)
     if pos_query_line is not None:
-        # p2c[i, c] = k_rev[c] . pos_query_line[i + c], keys in tiles of k: band (H, B, k, n + k - 1)
+        # p2c[i, c] = k_rev[c] . pos_query_line[i + c], keys in tiles of k: band (H, B, k, >= n + k - 1)
         tiles = []
         for c0 in range(0, S, tile_key):
             c1 = min(S, c0 + tile_key)
             k = c1 - c0
             keys = key_rev[:, :, c0:c1].transpose(0, 1).reshape(H, B * k, D)
-            band = keys @ pos_query_line[:, i0 + c0: i1 + c1 - 1].transpose(-1, -2)  # (H, B k, n + k - 1)
-            tiles.append(_shift(band.view(H, B, k, n + k - 1), n))
+            band = keys @ aligned(pos_query_line, i0 + c0, n + k - 1).transpose(-1, -2)  # (H, B k, width)
+            tiles.append(_shift(band.view(H, B, k, -1), n))
         p2c = torch.cat(tiles, dim=2).permute(1, 0, 3, 2)  # (B, H, n, S)
     bias = c2p + p2c if c2p is not None and p2c is not None else (c2p if c2p is not None else p2c)
     if key_fill_rev is not None:
