@@ -108,7 +108,8 @@ def gelu(shape: str = "4x512", rounds: int = 9) -> None:
     print(f"v3-base inference {shape}, {layers} layers, fp32, per layer: CPU ms, ours/BERT, minor page faults "
           f"(medians of {rounds}):")
     for name, value in ms.items():
-        print(f"  {name:9s} {value / layers:7.1f}  {ms['bert'] / value:.3f}  {statistics.median(faults[name]) / layers:7.0f}")
+        per_layer = statistics.median(faults[name]) / layers
+        print(f"  {name:9s} {value / layers:7.1f}  {ms['bert'] / value:.3f}  {per_layer:7.0f}")
     print("Linear kernels chosen:", kernels.linear_choices())
 
 
@@ -235,4 +236,5 @@ def attention(shape: str = "1x512", rounds: int = 30) -> None:
 if __name__ == "__main__":
     torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
     what = sys.argv[1] if len(sys.argv) > 1 else "bias"
-    {"bias": bias, "step": step, "layer": layer, "paths": paths, "attention": attention, "gelu": gelu}[what](*sys.argv[2:3])
+    modes = {"bias": bias, "step": step, "layer": layer, "paths": paths, "attention": attention, "gelu": gelu}
+    modes[what](*sys.argv[2:3])
