@@ -97,6 +97,11 @@ NATIVE_TILES = (64, 128, 256, 512)
 BAND_ALIGN = 16
 
 
+def _aligned(width):
+    """`width` (an int or an integer array) rounded up to a multiple of BAND_ALIGN."""
+    return -(-width // BAND_ALIGN) * BAND_ALIGN
+
+
 def set_bias_backend(name: str) -> None:
     """Choose how CPU inference builds the relative bias: "auto" (measured per shape), "native" or "torch"."""
     BIAS.force(name)
@@ -326,7 +331,7 @@ def _bands(line_rows: np.ndarray, m0: int, count: int, other: int, size: int, ta
     lo = line_rows[m0 + starts]
     hi = line_rows[m0 + starts + size - 1 + other - 1]
     # padded widths keep oneDNN on its fast kernels; shift a window back rather than read past the table
-    width = np.minimum(-(-(hi - lo + 1) // BAND_ALIGN) * BAND_ALIGN, table_rows)
+    width = np.minimum(_aligned(hi - lo + 1), table_rows)
     first = np.maximum(np.minimum(lo, table_rows - width), 0)
     offset = np.concatenate([[0], np.cumsum(width * size)[:-1]])
     runs, t = [], 0
@@ -442,11 +447,8 @@ def _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key
     n = i1 - i0
     c2p = p2c = None
 
-    def aligned(line, first, width):
-        """line[:, first : first + width] widened to a multiple of BAND_ALIGN rows; `line` carries
-        BAND_ALIGN - 1 zero rows past its end. The extra band columns lie beyond every diagonal `_shift` keeps."""
-        return line[:, first: first + -(-width // BAND_ALIGN) * BAND_ALIGN]
-
+    # Bands span _aligned(width) table rows (the tables get BAND_ALIGN - 1 zero rows past their end): the
+    # extra band columns lie beyond every diagonal `_shift` keeps.
     pos_key_line, pos_query_line = (None if line is None else F.pad(line, (0, 0, 0, BAND_ALIGN - 1))
                                     for line in (pos_key_line, pos_query_line))
     if pos_key_line is not None:
@@ -456,7 +458,7 @@ def _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key
             r1 = min(i1, r0 + tile_query)
             r = r1 - r0
             rows_q = query[:, :, r0:r1].transpose(0, 1).reshape(H, B * r, D)
-            band = rows_q @ aligned(pos_key_line, r0, r + S - 1).transpose(-1, -2)  # (H, B r, width)
+            band = rows_q @ pos_key_line[:, r0: r0 + _aligned(r + S - 1)].transpose(-1, -2)  # (H, B r, width)
             tiles.append(_shift(band.view(H, B, r, -1), S))
         c2p = torch.cat(tiles, dim=2).transpose(0, 1)  # (B, H, n, S)
     if pos_query_line is not None:
@@ -466,7 +468,7 @@ def _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key
             c1 = min(S, c0 + tile_key)
             k = c1 - c0
             keys = key_rev[:, :, c0:c1].transpose(0, 1).reshape(H, B * k, D)
-            band = keys @ aligned(pos_query_line, i0 + c0, n + k - 1).transpose(-1, -2)  # (H, B k, width)
+            band = keys @ pos_query_line[:, i0 + c0: i0 + c0 + _aligned(n + k - 1)].transpose(-1, -2)  # (H, B k, width)
             tiles.append(_shift(band.view(H, B, k, -1), n))
         p2c = torch.cat(tiles, dim=2).permute(1, 0, 3, 2)  # (B, H, n, S)
     bias = c2p + p2c if c2p is not None and p2c is not None else (c2p if c2p is not None else p2c)
