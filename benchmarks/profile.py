@@ -56,61 +56,21 @@ def _median_ms(fns: dict, rounds: int) -> dict:
     return {name: statistics.median(t) for name, t in _times_ms(fns, rounds).items()}
 
 
-def _bias_forced(choice: str, fn):
-    """`fn` with kernels.BIAS taking `choice` ("native/<tile>" or "torch") for every shape."""
+def _patched(owner, name: str, value, fn):
+    """`fn` run with `owner.name` set to `value`, restored afterwards."""
     def run():
-        pick = kernels.BIAS.pick
-        kernels.BIAS.pick = lambda key, runs: choice
+        saved = getattr(owner, name)
+        setattr(owner, name, value)
         try:
             return fn()
         finally:
-            kernels.BIAS.pick = pick
+            setattr(owner, name, saved)
     return run
 
 
-def gelu(shape: str = "4x512", rounds: int = 9) -> None:
-    """ours/BERT with the plain Linear path's exact GELU in place (`kernels._gelu`) and into a fresh tensor
-    (what F.gelu does, and BERT), 4 layers (the ratio is per layer), interleaved."""
-    from benchmarks import speed
-    import torch.nn.functional as F
-
-    batch, seq = map(int, shape.split("x"))
-    layers = 4
-    models = speed.build_models("v3", layers, "fp32", ("ours", "bert"))
-    ids = torch.randint(5, 1000, (batch, seq), generator=torch.Generator().manual_seed(0))
-    ours, bert = (speed.make_step(models[name], ids, "infer", "fp32") for name in ("ours", "bert"))
-    in_place = kernels._gelu
-
-    def with_gelu(fn):
-        def run():
-            kernels._gelu = fn
-            try:
-                ours()
-            finally:
-                kernels._gelu = in_place
-        return run
-
-    fns = {"in place": with_gelu(in_place), "fresh": with_gelu(F.gelu), "bert": bert}
-    faults = {name: [] for name in fns}
-
-    def counted(name, fn):  # minor page faults: the robust half of this A/B on a noisy machine
-        def run():
-            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-            fn()
-            faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-        return run
-
-    fns = {name: counted(name, fn) for name, fn in fns.items()}
-    for fn in fns.values():
-        fn()
-    ms = _median_ms(fns, rounds)
-    _print_cpu()
-    print(f"v3-base inference {shape}, {layers} layers, fp32, per layer: CPU ms, ours/BERT, minor page faults "
-          f"(medians of {rounds}):")
-    for name, value in ms.items():
-        per_layer = statistics.median(faults[name]) / layers
-        print(f"  {name:9s} {value / layers:7.1f}  {ms['bert'] / value:.3f}  {per_layer:7.0f}")
-    print("Linear kernels chosen:", kernels.linear_choices())
+def _bias_forced(choice: str, fn):
+    """`fn` with kernels.BIAS taking `choice` ("native/<tile>" or "torch") for every shape."""
+    return _patched(kernels.BIAS, "pick", lambda key, runs: choice, fn)
 
 
 def _print_cpu() -> None:
@@ -143,17 +103,10 @@ def step(rounds: int = 5) -> None:
     model = speed.build_models("v3", 12, "fp32", ("ours",))["ours"]
     ids = torch.randint(5, 1000, (8, 128), generator=torch.Generator().manual_seed(0))
     run = speed.make_step(model, ids, "train", "fp32")
-    original = kernels.relative_bias
-
-    def with_bias(out_of_place):
-        kernels.relative_bias = functools.partial(original, out_of_place=out_of_place)
-        try:
-            run()
-        finally:
-            kernels.relative_bias = original
-
-    with_bias(True)  # warm-up
-    ms = _median_ms({"out of place": lambda: with_bias(True), "in place": lambda: with_bias(False)}, rounds)
+    fns = {name: _patched(kernels, "relative_bias", functools.partial(kernels.relative_bias, out_of_place=flag), run)
+           for name, flag in (("out of place", True), ("in place", False))}
+    fns["out of place"]()  # warm-up
+    ms = _median_ms(fns, rounds)
     print(f"v3-base training step 8x128, 12 layers, tokens/s of CPU time (median of {rounds}):")
     for name, value in ms.items():
         print(f"  {name:13s} {1024 / (value / 1000):7.1f}")
@@ -231,6 +184,39 @@ def attention(shape: str = "1x512", rounds: int = 30) -> None:
     print(f"one layer's attention, v3-base shapes, {shape}, fp32, ms (min / median of {rounds}):")
     for name, t in times.items():
         print(f"  {name:11s} {min(t):8.2f} {statistics.median(t):8.2f}")
+
+
+def gelu(shape: str = "4x512", rounds: int = 9) -> None:
+    """ours/BERT with the plain Linear path's exact GELU in place (`kernels._gelu`) and into a fresh tensor
+    (what F.gelu does, and BERT), 4 layers (the ratio is per layer), interleaved."""
+    from benchmarks import speed
+    import torch.nn.functional as F
+
+    batch, seq = map(int, shape.split("x"))
+    layers = 4
+    models = speed.build_models("v3", layers, "fp32", ("ours", "bert"))
+    ids = torch.randint(5, 1000, (batch, seq), generator=torch.Generator().manual_seed(0))
+    ours, bert = (speed.make_step(models[name], ids, "infer", "fp32") for name in ("ours", "bert"))
+    fns = {"in place": ours, "fresh": _patched(kernels, "_gelu", F.gelu, ours), "bert": bert}
+    faults = {name: [] for name in fns}
+
+    def counted(name, fn):  # minor page faults: the robust half of this A/B on a noisy machine
+        def run():
+            before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+            fn()
+            faults[name].append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        return run
+
+    for fn in fns.values():
+        fn()
+    ms = _median_ms({name: counted(name, fn) for name, fn in fns.items()}, rounds)
+    _print_cpu()
+    print(f"v3-base inference {shape}, {layers} layers, fp32, per layer: CPU ms, ours/BERT, minor page faults "
+          f"(medians of {rounds}):")
+    for name, value in ms.items():
+        per_layer = statistics.median(faults[name]) / layers
+        print(f"  {name:9s} {value / layers:7.1f}  {ms['bert'] / value:.3f}  {per_layer:7.0f}")
+    print("Linear kernels chosen:", kernels.linear_choices())
 
 
 if __name__ == "__main__":
