@@ -1,7 +1,8 @@
 """Where the fast path spends its time, and the training-bias A/B quoted in docs/performance.md.
 
     python benchmarks/profile.py bias            # relative_bias forward + backward, 8x128 v3-base shapes:
-                                                 # out of place (training default) vs in place
+                                                 # out of place (training default) vs in place, and out
+                                                 # of place with unaligned band widths
     python benchmarks/profile.py step            # a v3-base training step (8x128, 12 layers), each way
     python benchmarks/profile.py layer [4x512]   # torch.profiler op table of v3-base inference, per layer
     python benchmarks/profile.py paths [4x512]   # ours/BERT, 12-layer v3-base inference, with each way of
@@ -91,7 +92,11 @@ def bias(rounds: int = 9) -> None:
         inputs = [t.clone().requires_grad_() for t in base]
         kernels.relative_bias(*inputs, (0, T), out_of_place=out_of_place).backward(grad)
 
-    ms = _median_ms({"out of place": lambda: run(True), "in place": lambda: run(False)}, rounds)
+    fns = {"out of place": lambda: run(True), "in place": lambda: run(False),
+           # the training graph with its bands at their natural, odd width (159 rows here)
+           "unaligned": _patched(kernels, "BAND_ALIGN", 1, lambda: run(True))}
+    ms = _median_ms(fns, rounds)
+    _print_cpu()
     print(f"relative_bias forward + backward, B={B} H={H} T={T} D={D}, CPU ms (median of {rounds}):")
     for name, value in ms.items():
         print(f"  {name:13s} {value:7.1f}")
