@@ -110,6 +110,7 @@ def step(rounds: int = 5) -> None:
     run = speed.make_step(model, ids, "train", "fp32")
     fns = {name: _patched(kernels, "relative_bias", functools.partial(kernels.relative_bias, out_of_place=flag), run)
            for name, flag in (("out of place", True), ("in place", False))}
+    fns["unaligned"] = _patched(kernels, "BAND_ALIGN", 1, fns["out of place"])  # odd band widths (159)
     fns["out of place"]()  # warm-up
     ms = _median_ms(fns, rounds)
     print(f"v3-base training step 8x128, 12 layers, tokens/s of CPU time (median of {rounds}):")
