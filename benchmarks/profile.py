@@ -1,8 +1,9 @@
 """Where the fast path spends its time, and the training-bias A/B quoted in docs/performance.md.
 
     python benchmarks/profile.py bias            # relative_bias forward + backward, 8x128 v3-base shapes:
-                                                 # out of place (training default) vs in place, and out
-                                                 # of place with unaligned band widths
+                                                 # its autograd Function (training default) vs autograd
+                                                 # through the in-place ops, and the Function with
+                                                 # unaligned band widths
     python benchmarks/profile.py step            # a v3-base training step (8x128, 12 layers), each way
     python benchmarks/profile.py layer [4x512]   # torch.profiler op table of v3-base inference, per layer
     python benchmarks/profile.py paths [4x512]   # ours/BERT, 12-layer v3-base inference, with each way of
@@ -88,12 +89,12 @@ def bias(rounds: int = 9) -> None:
             torch.randn(H, 2 * T - 1, D, generator=g), torch.randn(H, 2 * T - 1, D, generator=g)]
     grad = torch.randn(B, H, T, T, generator=g)
 
-    def run(out_of_place):
+    def run(function):
         inputs = [t.clone().requires_grad_() for t in base]
-        kernels.relative_bias(*inputs, (0, T), out_of_place=out_of_place).backward(grad)
+        kernels.relative_bias(*inputs, (0, T), autograd=function).backward(grad)
 
-    fns = {"out of place": lambda: run(True), "in place": lambda: run(False),
-           # the training graph with its bands at their natural, odd width (159 rows here)
+    fns = {"function": lambda: run(True), "in place": lambda: run(False),
+           # the Function with its bands at their natural, odd width (159 rows here)
            "unaligned": _patched(kernels, "BAND_ALIGN", 1, lambda: run(True))}
     ms = _median_ms(fns, rounds)
     _print_cpu()
@@ -108,10 +109,10 @@ def step(rounds: int = 5) -> None:
     model = speed.build_models("v3", 12, "fp32", ("ours",))["ours"]
     ids = torch.randint(5, 1000, (8, 128), generator=torch.Generator().manual_seed(0))
     run = speed.make_step(model, ids, "train", "fp32")
-    fns = {name: _patched(kernels, "relative_bias", functools.partial(kernels.relative_bias, out_of_place=flag), run)
-           for name, flag in (("out of place", True), ("in place", False))}
-    fns["unaligned"] = _patched(kernels, "BAND_ALIGN", 1, fns["out of place"])  # odd band widths (159)
-    fns["out of place"]()  # warm-up
+    fns = {name: _patched(kernels, "relative_bias", functools.partial(kernels.relative_bias, autograd=flag), run)
+           for name, flag in (("function", True), ("in place", False))}
+    fns["unaligned"] = _patched(kernels, "BAND_ALIGN", 1, fns["function"])  # odd band widths (159)
+    fns["function"]()  # warm-up
     ms = _median_ms(fns, rounds)
     print(f"v3-base training step 8x128, 12 layers, tokens/s of CPU time (median of {rounds}):")
     for name, value in ms.items():

@@ -149,7 +149,7 @@ def bias_tables(query, pos_key, pos_query, line):
 
 def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int, int], key_fill_rev=None,
                   flat_ends: tuple[int, int] | None = None, tile_query: int | None = None,
-                  tile_key: int | None = None, out_of_place: bool | None = None,
+                  tile_key: int | None = None, autograd: bool | None = None,
                   native: NativeTables | None = None, out: torch.Tensor | None = None) -> torch.Tensor:
     """(c2p + p2c) / scale for query rows [i0, i1) against every key, keys reversed: (B, H, i1 - i0, S).
 
@@ -157,8 +157,9 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     be None). key_fill_rev: optional bool (B, S) in reversed key order, True for keys to mask: their
     bias is the dtype minimum. flat_ends: (m_lo, m_hi) from `relative_position.flat_ends`, or None: where
     i + c <= m_lo (or >= m_hi) every distance reads the first (last) table row, and the term is a
-    per-row or per-key constant instead of a band product. out_of_place: build the bias without
-    in-place writes (cheap to differentiate); None picks it exactly when autograd records the call.
+    per-row or per-key constant instead of a band product. autograd: build the bias with `_BandBias`,
+    whose backward is written out (the in-place paths are cheap only without a gradient); None picks it
+    exactly when autograd records the call.
     native: the same tables by row from `native_tables`, when the native kernel may build this bias
     (inference); it competes with the PyTorch path (`BIAS`). out: a buffer of at least (B, H, i1 - i0, S) to
     build the bias in (in place only), so that a loop over query blocks reuses one allocation.
@@ -167,12 +168,14 @@ def relative_bias(query, key_rev, pos_key_line, pos_query_line, rows: tuple[int,
     S = key_rev.shape[2]
     tile_query = TILE_QUERY.get(query.element_size(), 32) if tile_query is None else tile_query
     tile_key = TILE_KEY.get(query.element_size(), 32) if tile_key is None else tile_key
-    if out_of_place is None:  # under autograd (see _relative_bias_graph); both give the same values
-        out_of_place = torch.is_grad_enabled() and any(t is not None and t.requires_grad
-                                                       for t in (query, key_rev, pos_key_line, pos_query_line))
-    if out_of_place:
-        return _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev,
-                                    tile_query, tile_key)
+    if autograd is None:  # both give the same values
+        autograd = torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                                   for t in (query, key_rev, pos_key_line, pos_query_line))
+    if autograd:
+        bias = _BandBias.apply(query, key_rev, pos_key_line, pos_query_line, tuple(rows), tile_query, tile_key)
+        if key_fill_rev is not None:
+            bias = bias.masked_fill(key_fill_rev[:, None, None, :], torch.finfo(bias.dtype).min)
+        return bias
     if native is not None:
         n = rows[1] - rows[0]
         runs = {f"native/{tile}": functools.partial(_native_bias, query, key_rev, native, rows, key_fill_rev, tile,
@@ -421,60 +424,109 @@ def _band_tiles(lhs, table, bands: _Bands, out):
                       out=out[offset: offset + tiles * size * width].view(tiles, size, width))
 
 
-def _shift(band: torch.Tensor, width: int) -> torch.Tensor:
-    """out[..., a, c] = band[..., a, a + c] for c < width: the relative shift as pad and reshapes.
+class _BandBias(torch.autograd.Function):
+    """`relative_bias` under autograd (training), with its backward written out.
 
-    band (..., A, L) contiguous, with L >= A + width - 1. Row a of the flattened band read with a stride of
-    L + 1 walks its diagonal; the A padded elements are never among the kept entries. Unlike
-    `as_strided`, every op here has a cheap backward (slices and zero-padding).
+    Built by autograd from PyTorch ops, the banded bias costs more in its bookkeeping than in its
+    matmuls: every tile's slice of q gets a zero-filled gradient that is then summed, every shifted band
+    a zero-padded copy, and the concatenated tiles a transposed copy (47-59 ms against 36-40 ms for this
+    function's forward + backward at 8 x 128, v3-base shapes, on an AVX2 EPYC; benchmarks/profile.py bias).
+
+    Forward: the band products of `_strided_bias` without its flat ends (the bands cover them), written
+    into the bias through the same strided views. Backward: each tile's gradient is scattered onto the
+    diagonals of a band-shaped buffer G, whose other entries stay zero for every tile of that shape,
+    then grad(rows) = G @ band rows of the table and grad(table rows) += G.T @ rows. Band widths are
+    padded to BAND_ALIGN (the tables get BAND_ALIGN - 1 zero rows past their end): the extra columns
+    lie beyond every diagonal read.
+    Once differentiable: a second derivative through it raises.
     """
-    *lead, A, L = band.shape
-    flattened = F.pad(band.reshape(*lead, A * L), (0, A))
-    return flattened.view(*lead, A, L + 1)[..., :width]
+
+    @staticmethod
+    def forward(ctx, query, key_rev, pos_key_line, pos_query_line, rows, tile_query, tile_key):
+        B, H, T, D = query.shape
+        S = key_rev.shape[2]
+        i0, i1 = rows
+        n = i1 - i0
+        key_table, query_table = (None if t is None else F.pad(t, (0, 0, 0, BAND_ALIGN - 1))
+                                  for t in (pos_key_line, pos_query_line))
+        bias = query.new_empty(B, H, n, S)
+        if query_table is None:
+            bias.zero_()
+        for c0, k, w in _key_tiles(n, S, tile_key) if query_table is not None else ():
+            # p2c[i, c] = k_rev[c] . pos_query_line[i + c]: band (H, B k, w), band row c - c0, column i - i0 + c - c0
+            band = _rows(key_rev, c0, k) @ query_table[:, i0 + c0: i0 + c0 + w].transpose(-1, -2)
+            bias[..., c0: c0 + k] = band.as_strided((B, H, n, k), (k * w, B * k * w, 1, w + 1))
+        for r0, r, w in _query_tiles(i0, i1, S, tile_query) if key_table is not None else ():
+            # c2p[i, c] = q_i . pos_key_line[i + c]: band (H, B r, w), band row i - r0, column i - r0 + c
+            band = _rows(query, r0, r) @ key_table[:, r0: r0 + w].transpose(-1, -2)
+            bias[:, :, r0 - i0: r0 - i0 + r] += band.as_strided((B, H, r, S), (r * w, B * r * w, w + 1, 1))
+        ctx.save_for_backward(query, key_rev, key_table, query_table)
+        ctx.plan = rows, tile_query, tile_key
+        return bias
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        query, key_rev, key_table, query_table = ctx.saved_tensors
+        (i0, i1), tile_query, tile_key = ctx.plan
+        B, H, T, D = query.shape
+        S = key_rev.shape[2]
+        n = i1 - i0
+        grad = grad.contiguous()
+        need = ctx.needs_input_grad
+        scratch = {}
+
+        def diagonals(term, shape):  # zero except the diagonals each tile of this term and shape overwrites
+            if (term, shape) not in scratch:
+                scratch[term, shape] = grad.new_zeros(shape)
+            return scratch[term, shape]
+
+        grad_query = grad_key = grad_key_table = grad_query_table = None
+        if key_table is not None and (need[0] or need[2]):
+            grad_query = query.new_zeros(B, H, T, D) if need[0] else None
+            grad_key_table = torch.zeros_like(key_table) if need[2] else None
+            for r0, r, w in _query_tiles(i0, i1, S, tile_query):
+                G = diagonals("c2p", (H, B * r, w))
+                G.as_strided((B, H, r, S), (r * w, B * r * w, w + 1, 1)).copy_(grad[:, :, r0 - i0: r0 - i0 + r])
+                if grad_query is not None:
+                    grad_query[:, :, r0: r0 + r] = (G @ key_table[:, r0: r0 + w].to(G.dtype)).view(
+                        H, B, r, D).transpose(0, 1)
+                if grad_key_table is not None:
+                    grad_key_table[:, r0: r0 + w] += G.transpose(-1, -2) @ _rows(query, r0, r).to(G.dtype)
+        if query_table is not None and (need[1] or need[3]):
+            grad_key = key_rev.new_empty(B, H, S, D) if need[1] else None
+            grad_query_table = torch.zeros_like(query_table) if need[3] else None
+            for c0, k, w in _key_tiles(n, S, tile_key):
+                G = diagonals("p2c", (H, B * k, w))
+                G.as_strided((B, H, n, k), (k * w, B * k * w, 1, w + 1)).copy_(grad[..., c0: c0 + k])
+                if grad_key is not None:
+                    grad_key[:, :, c0: c0 + k] = (G @ query_table[:, i0 + c0: i0 + c0 + w].to(G.dtype)).view(
+                        H, B, k, D).transpose(0, 1)
+                if grad_query_table is not None:
+                    grad_query_table[:, i0 + c0: i0 + c0 + w] += G.transpose(-1, -2) @ _rows(key_rev, c0, k).to(G.dtype)
+        unpadded = [None if t is None else t[:, : t.shape[1] - (BAND_ALIGN - 1)]
+                    for t in (grad_key_table, grad_query_table)]
+        return grad_query, grad_key, *unpadded, None, None, None
 
 
-def _relative_bias_graph(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_rev, tile_query, tile_key):
-    """`relative_bias` built out of place, for autograd (training).
+def _rows(x, start: int, count: int):
+    """x[:, :, start : start + count] (B, H, L, D) as one (H, B count, D) matrix per head."""
+    B, H, _, D = x.shape
+    return x[:, :, start: start + count].transpose(0, 1).reshape(H, B * count, D)
 
-    The in-place version writes tiles into slices of one buffer and reads bands through `as_strided`;
-    under autograd each slice write copies the whole bias in the backward and each strided read
-    scatters through a zero buffer. Here tiles are concatenated and bands shifted with `_shift`. The
-    flat ends are not special-cased (the band covers them exactly).
-    """
-    B, H, T, D = query.shape
-    S = key_rev.shape[2]
-    i0, i1 = rows
-    n = i1 - i0
-    c2p = p2c = None
 
-    # Bands span _aligned(width) table rows (the tables get BAND_ALIGN - 1 zero rows past their end): the
-    # extra band columns lie beyond every diagonal `_shift` keeps.
-    pos_key_line, pos_query_line = (None if line is None else F.pad(line, (0, 0, 0, BAND_ALIGN - 1))
-                                    for line in (pos_key_line, pos_query_line))
-    if pos_key_line is not None:
-        # c2p[i, c] = q_i . pos_key_line[i + c], rows in tiles of r: band (H, B, r, >= r + S - 1)
-        tiles = []
-        for r0 in range(i0, i1, tile_query):
-            r1 = min(i1, r0 + tile_query)
-            r = r1 - r0
-            rows_q = query[:, :, r0:r1].transpose(0, 1).reshape(H, B * r, D)
-            band = rows_q @ pos_key_line[:, r0: r0 + _aligned(r + S - 1)].transpose(-1, -2)  # (H, B r, width)
-            tiles.append(_shift(band.view(H, B, r, -1), S))
-        c2p = torch.cat(tiles, dim=2).transpose(0, 1)  # (B, H, n, S)
-    if pos_query_line is not None:
-        # p2c[i, c] = k_rev[c] . pos_query_line[i + c], keys in tiles of k: band (H, B, k, >= n + k - 1)
-        tiles = []
-        for c0 in range(0, S, tile_key):
-            c1 = min(S, c0 + tile_key)
-            k = c1 - c0
-            keys = key_rev[:, :, c0:c1].transpose(0, 1).reshape(H, B * k, D)
-            band = keys @ pos_query_line[:, i0 + c0: i0 + c0 + _aligned(n + k - 1)].transpose(-1, -2)  # (H, B k, width)
-            tiles.append(_shift(band.view(H, B, k, -1), n))
-        p2c = torch.cat(tiles, dim=2).permute(1, 0, 3, 2)  # (B, H, n, S)
-    bias = c2p + p2c if c2p is not None and p2c is not None else (c2p if c2p is not None else p2c)
-    if key_fill_rev is not None:
-        bias = bias.masked_fill(key_fill_rev[:, None, None, :], torch.finfo(bias.dtype).min)
-    return bias
+def _query_tiles(i0: int, i1: int, S: int, tile: int):
+    """(first row, rows, band width) of each c2p tile of query rows [i0, i1)."""
+    for r0 in range(i0, i1, tile):
+        r = min(i1, r0 + tile) - r0
+        yield r0, r, _aligned(r + S - 1)
+
+
+def _key_tiles(n: int, S: int, tile: int):
+    """(first key, keys, band width) of each p2c tile of S keys against n query rows."""
+    for c0 in range(0, S, tile):
+        k = min(S, c0 + tile) - c0
+        yield c0, k, _aligned(n + k - 1)
 
 
 def _plan(B, H, T, S, grad: bool):

@@ -69,7 +69,7 @@ def test_inductor_dynamic_length_keeps_the_operator(operator_calls):
 
 
 def test_compiled_training_step_equals_eager():
-    """With gradients the graph traces the out-of-place bias (no operator): same loss and gradients."""
+    """With gradients the graph traces the bias's autograd Function (no operator): same loss and gradients."""
     model = build("v3_buckets_shared", hidden_size=64).train()
     ids, mask = inputs()
     compiled = compile_model(model, dynamic=False)

@@ -124,8 +124,9 @@ def test_relative_bias_equals_gathered_terms(length, queries):
 
 @pytest.mark.parametrize("length,queries", [(9, 9), (11, 6)])
 def test_relative_bias_under_autograd(length, queries):
-    """With gradients the bias is built out of place; it must equal the gathered terms, masked keys
-    included, and its gradients must pass a float64 finite-difference check."""
+    """With gradients the bias comes from kernels._BandBias (its backward written out); it must equal the
+    gathered terms, masked keys included, and its gradients must pass a float64 finite-difference check
+    (with T != S, row blocks and tiles of both terms alike in shape, whose scratch bands must stay apart)."""
     g = torch.Generator().manual_seed(0)
     B, H, D, T, S = 2, 3, 4, queries, length
     q = torch.randn(B, H, T, D, generator=g, dtype=torch.float64)
@@ -164,6 +165,26 @@ def test_gradients_match_eager(name):
     assert grads["eager"].keys() == grads["sdpa"].keys()
     for n, g in grads["eager"].items():
         assert max_diff(g, grads["sdpa"][n]) <= 1e-5 * max(1.0, g.abs().max().item()), n
+
+
+@pytest.mark.parametrize("name", ["v3_buckets_shared", "v2_c2p_only_abs"])
+def test_bfloat16_autocast_gradients_match_eager(name):
+    """Mixed-precision training: under bf16 autocast the bias's written-out backward (kernels._BandBias)
+    gives the eager path's gradients to bf16 precision."""
+    model = build(name).train()
+    ids, mask = inputs()
+    grads = {}
+    for impl in ("eager", "sdpa"):
+        model.zero_grad()
+        with torch.autocast("cpu", torch.bfloat16):
+            out = run(model, impl, ids, mask).last_hidden_state
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        (out.float() * weights).sum().backward()
+        grads[impl] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert grads["eager"].keys() == grads["sdpa"].keys()
+    for n, g in grads["eager"].items():
+        assert torch.isfinite(grads["sdpa"][n]).all(), n
+        assert max_diff(g, grads["sdpa"][n]) <= 0.05 * max(1e-3, g.abs().max().item()), n
 
 
 def test_gradient_checkpointing_matches():
