@@ -114,6 +114,7 @@ def step(rounds: int = 5) -> None:
     fns["unaligned"] = _patched(kernels, "BAND_ALIGN", 1, fns["function"])  # odd band widths (159)
     fns["function"]()  # warm-up
     ms = _median_ms(fns, rounds)
+    _print_cpu()
     print(f"v3-base training step 8x128, 12 layers, tokens/s of CPU time (median of {rounds}):")
     for name, value in ms.items():
         print(f"  {name:13s} {1024 / (value / 1000):7.1f}")

@@ -248,14 +248,13 @@ def _strided_bias(query, key_rev, pos_key_line, pos_query_line, rows, key_fill_r
             if c_hi < S:
                 bias[:, :, a:b, c_hi:] += q @ pos_key_line[:, W - 1, :, None]
             if c_hi > c_lo:
-                w = r + c_hi - c_lo - 1
-                rows_q = q.transpose(0, 1).reshape(H, B * r, D)  # (H, B r, D)
+                rows_q = _rows(query, r0, r)  # (H, B r, D)
                 window = pos_key_line[:, r0 + c_lo: r1 - 1 + c_hi]
                 if dense_windows:  # oneDNN would transpose-copy the strided window itself, twice as slowly
                     window = window.contiguous()
-                band = rows_q @ window.transpose(-1, -2)  # (H, B r, w)
+                band = rows_q @ window.transpose(-1, -2)  # (H, B r, r + c_hi - c_lo - 1)
                 # band column m = (i - r0) + (c - c_lo): a row stride of w + 1 walks the diagonal
-                bias[:, :, a:b, c_lo:c_hi] += band.as_strided((B, H, r, c_hi - c_lo), (r * w, B * r * w, w + 1, 1))
+                bias[:, :, a:b, c_lo:c_hi] += _c2p_diagonals(band, B, c_hi - c_lo)
     return bias
 
 
@@ -429,8 +428,9 @@ class _BandBias(torch.autograd.Function):
 
     Built by autograd from PyTorch ops, the banded bias costs more in its bookkeeping than in its
     matmuls: every tile's slice of q gets a zero-filled gradient that is then summed, every shifted band
-    a zero-padded copy, and the concatenated tiles a transposed copy (47-59 ms against 36-40 ms for this
-    function's forward + backward at 8 x 128, v3-base shapes, on an AVX2 EPYC; benchmarks/profile.py bias).
+    a zero-padded copy, and the concatenated tiles a transposed copy (forward + backward at 8 x 128,
+    v3-base shapes, one AVX2 EPYC thread: 44.2 ms before, 37.7 ms with this function, `python
+    benchmarks/profile.py bias`; docs/performance.md, Training).
 
     Forward: the band products of `_strided_bias` without its flat ends (the bands cover them), written
     into the bias through the same strided views. Backward: each tile's gradient is scattered onto the
@@ -455,11 +455,11 @@ class _BandBias(torch.autograd.Function):
         for c0, k, w in _key_tiles(n, S, tile_key) if query_table is not None else ():
             # p2c[i, c] = k_rev[c] . pos_query_line[i + c]: band (H, B k, w), band row c - c0, column i - i0 + c - c0
             band = _rows(key_rev, c0, k) @ query_table[:, i0 + c0: i0 + c0 + w].transpose(-1, -2)
-            bias[..., c0: c0 + k] = band.as_strided((B, H, n, k), (k * w, B * k * w, 1, w + 1))
+            bias[..., c0: c0 + k] = _p2c_diagonals(band, B, n)
         for r0, r, w in _query_tiles(i0, i1, S, tile_query) if key_table is not None else ():
             # c2p[i, c] = q_i . pos_key_line[i + c]: band (H, B r, w), band row i - r0, column i - r0 + c
             band = _rows(query, r0, r) @ key_table[:, r0: r0 + w].transpose(-1, -2)
-            bias[:, :, r0 - i0: r0 - i0 + r] += band.as_strided((B, H, r, S), (r * w, B * r * w, w + 1, 1))
+            bias[:, :, r0 - i0: r0 - i0 + r] += _c2p_diagonals(band, B, S)
         ctx.save_for_backward(query, key_rev, key_table, query_table)
         ctx.plan = rows, tile_query, tile_key
         return bias
@@ -473,6 +473,9 @@ class _BandBias(torch.autograd.Function):
         S = key_rev.shape[2]
         n = i1 - i0
         grad = grad.contiguous()
+        # in the gradient's dtype (under autocast it may differ from the saved inputs'), cast once here
+        query, key_rev, key_table, query_table = (None if t is None else t.to(grad.dtype)
+                                                  for t in (query, key_rev, key_table, query_table))
         need = ctx.needs_input_grad
         scratch = {}
 
@@ -487,23 +490,22 @@ class _BandBias(torch.autograd.Function):
             grad_key_table = torch.zeros_like(key_table) if need[2] else None
             for r0, r, w in _query_tiles(i0, i1, S, tile_query):
                 G = diagonals("c2p", (H, B * r, w))
-                G.as_strided((B, H, r, S), (r * w, B * r * w, w + 1, 1)).copy_(grad[:, :, r0 - i0: r0 - i0 + r])
+                _c2p_diagonals(G, B, S).copy_(grad[:, :, r0 - i0: r0 - i0 + r])
                 if grad_query is not None:
-                    grad_query[:, :, r0: r0 + r] = (G @ key_table[:, r0: r0 + w].to(G.dtype)).view(
-                        H, B, r, D).transpose(0, 1)
+                    grad_query[:, :, r0: r0 + r] = (G @ key_table[:, r0: r0 + w]).view(H, B, r, D).transpose(0, 1)
                 if grad_key_table is not None:
-                    grad_key_table[:, r0: r0 + w] += G.transpose(-1, -2) @ _rows(query, r0, r).to(G.dtype)
+                    grad_key_table[:, r0: r0 + w] += G.transpose(-1, -2) @ _rows(query, r0, r)
         if query_table is not None and (need[1] or need[3]):
             grad_key = key_rev.new_empty(B, H, S, D) if need[1] else None
             grad_query_table = torch.zeros_like(query_table) if need[3] else None
             for c0, k, w in _key_tiles(n, S, tile_key):
                 G = diagonals("p2c", (H, B * k, w))
-                G.as_strided((B, H, n, k), (k * w, B * k * w, 1, w + 1)).copy_(grad[..., c0: c0 + k])
+                _p2c_diagonals(G, B, n).copy_(grad[..., c0: c0 + k])
                 if grad_key is not None:
-                    grad_key[:, :, c0: c0 + k] = (G @ query_table[:, i0 + c0: i0 + c0 + w].to(G.dtype)).view(
+                    grad_key[:, :, c0: c0 + k] = (G @ query_table[:, i0 + c0: i0 + c0 + w]).view(
                         H, B, k, D).transpose(0, 1)
                 if grad_query_table is not None:
-                    grad_query_table[:, i0 + c0: i0 + c0 + w] += G.transpose(-1, -2) @ _rows(key_rev, c0, k).to(G.dtype)
+                    grad_query_table[:, i0 + c0: i0 + c0 + w] += G.transpose(-1, -2) @ _rows(key_rev, c0, k)
         unpadded = [None if t is None else t[:, : t.shape[1] - (BAND_ALIGN - 1)]
                     for t in (grad_key_table, grad_query_table)]
         return grad_query, grad_key, *unpadded, None, None, None
@@ -513,6 +515,20 @@ def _rows(x, start: int, count: int):
     """x[:, :, start : start + count] (B, H, L, D) as one (H, B count, D) matrix per head."""
     B, H, _, D = x.shape
     return x[:, :, start: start + count].transpose(0, 1).reshape(H, B * count, D)
+
+
+def _c2p_diagonals(band, B: int, S: int):
+    """The (B, H, r, S) view of a c2p band (H, B r, w) contiguous: [b, h, a, c] = band[h, b r + a, a + c]."""
+    H, rows, w = band.shape
+    r = rows // B
+    return band.as_strided((B, H, r, S), (r * w, B * r * w, w + 1, 1))
+
+
+def _p2c_diagonals(band, B: int, n: int):
+    """The (B, H, n, k) view of a p2c band (H, B k, w) contiguous: [b, h, a, c] = band[h, b k + c, a + c]."""
+    H, keys, w = band.shape
+    k = keys // B
+    return band.as_strided((B, H, n, k), (k * w, B * k * w, 1, w + 1))
 
 
 def _query_tiles(i0: int, i1: int, S: int, tile: int):
