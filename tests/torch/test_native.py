@@ -147,8 +147,9 @@ def test_bias_built_in_a_reused_buffer(backend):
         kernels.set_bias_backend("auto")
 
 
-@pytest.mark.parametrize("T, timed", [(40, {"native/64", "torch"}),
-                                      (100, {"native/64", "native/128", "torch"})])
+@pytest.mark.parametrize("T, timed", [(20, {"native/32", "torch"}),
+                                      (40, {"native/32", "native/64", "torch"}),
+                                      (100, {"native/32", "native/64", "native/128", "torch"})])
 def test_tiles_cut_to_the_same_length_are_timed_once(monkeypatch, T, timed):
     """A tile at least as long as the rows and the keys is cut to them: 128, 256 and 512 are then one
     computation, and the choice times it once, not three times on the first call of a shape."""
