@@ -438,7 +438,9 @@ class _BandBias(torch.autograd.Function):
     then grad(rows) = G @ band rows of the table and grad(table rows) += G.T @ rows. Band widths are
     padded to BAND_ALIGN (the tables get BAND_ALIGN - 1 zero rows past their end): the extra columns
     lie beyond every diagonal read.
-    Once differentiable: a second derivative through it raises.
+    Twice differentiable: the backward is built from differentiable ops (the bias is linear in each
+    input), so under create_graph=True (gradient penalties, meta-learning) autograd records it, with
+    a fresh G per tile, since a recorded matmul keeps its G for the second derivative.
     """
 
     @staticmethod
@@ -460,26 +462,31 @@ class _BandBias(torch.autograd.Function):
             # c2p[i, c] = q_i . pos_key_line[i + c]: band (H, B r, w), band row i - r0, column i - r0 + c
             band = _rows(query, r0, r) @ key_table[:, r0: r0 + w].transpose(-1, -2)
             bias[:, :, r0 - i0: r0 - i0 + r] += _c2p_diagonals(band, B, S)
-        ctx.save_for_backward(query, key_rev, key_table, query_table)
+        # the inputs themselves, padded again in backward: a tensor made here is not linked to them, and a
+        # second derivative must reach the tables through the padding
+        ctx.save_for_backward(query, key_rev, pos_key_line, pos_query_line)
         ctx.plan = rows, tile_query, tile_key
         return bias
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad):
-        query, key_rev, key_table, query_table = ctx.saved_tensors
+        query, key_rev, pos_key_line, pos_query_line = ctx.saved_tensors
         (i0, i1), tile_query, tile_key = ctx.plan
         B, H, T, D = query.shape
         S = key_rev.shape[2]
         n = i1 - i0
         grad = grad.contiguous()
         # in the gradient's dtype (under autocast it may differ from the saved inputs'), cast once here
-        query, key_rev, key_table, query_table = (None if t is None else t.to(grad.dtype)
-                                                  for t in (query, key_rev, key_table, query_table))
+        query, key_rev = query.to(grad.dtype), key_rev.to(grad.dtype)
+        key_table, query_table = (None if t is None else F.pad(t.to(grad.dtype), (0, 0, 0, BAND_ALIGN - 1))
+                                  for t in (pos_key_line, pos_query_line))
         need = ctx.needs_input_grad
         scratch = {}
+        recorded = torch.is_grad_enabled()  # create_graph=True: this backward is itself differentiated
 
         def diagonals(term, shape):  # zero except the diagonals each tile of this term and shape overwrites
+            if recorded:
+                return grad.new_zeros(shape)
             if (term, shape) not in scratch:
                 scratch[term, shape] = grad.new_zeros(shape)
             return scratch[term, shape]

@@ -149,6 +149,9 @@ def test_relative_bias_under_autograd(length, queries):
     c2p_only = [inputs[0], inputs[1], inputs[2], None]
     assert torch.autograd.gradcheck(lambda a, b, c: kernels.relative_bias(a, b, c, None, (0, T), tile_query=2),
                                     c2p_only[:3])
+    # second derivatives (create_graph=True: gradient penalties), through the same tiles
+    assert torch.autograd.gradgradcheck(
+        lambda *t: kernels.relative_bias(*t, (1, T), tile_query=2, tile_key=3), inputs)
 
 
 @pytest.mark.parametrize("name", ["v1_rel", "v3_buckets_shared", "v2_c2p_only_abs", "v2_p2c_only_conv_tanh"])
@@ -185,6 +188,27 @@ def test_bfloat16_autocast_gradients_match_eager(name):
     for n, g in grads["eager"].items():
         assert torch.isfinite(grads["sdpa"][n]).all(), n
         assert max_diff(g, grads["sdpa"][n]) <= 0.05 * max(1e-3, g.abs().max().item()), n
+
+
+@pytest.mark.parametrize("name", ["v3_buckets_shared", "v2_p2c_only_conv_tanh"])
+def test_gradient_penalty_matches_eager(name):
+    """A second derivative through the model (an input-gradient penalty, create_graph=True) gives the eager
+    path's parameter gradients: the bias's written-out backward is itself differentiable."""
+    model = build(name).train()
+    ids, mask = inputs()
+    embeds = model.embeddings.word_embeddings(ids).detach()
+    grads = {}
+    for impl in ("eager", "sdpa"):
+        model.zero_grad()
+        x = embeds.clone().requires_grad_()
+        out = run(model, impl, None, mask, inputs_embeds=x).last_hidden_state
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        (grad_x,) = torch.autograd.grad((out * weights).sum(), x, create_graph=True)
+        grad_x.pow(2).sum().backward()
+        grads[impl] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert grads["eager"].keys() == grads["sdpa"].keys() and grads["sdpa"]
+    for n, g in grads["eager"].items():
+        assert max_diff(g, grads["sdpa"][n]) <= 1e-5 * max(1.0, g.abs().max().item()), n
 
 
 def test_gradient_checkpointing_matches():
