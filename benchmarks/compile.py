@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/compile.py                 # 12 layers, 1x128,8x128,4x512
     .venv/bin/python benchmarks/compile.py --layers 2 --shapes 1x128 --repeats 3
+    .venv/bin/python benchmarks/compile.py --dtype bf16                      # bfloat16 weights
 
 Random weights, `torch.compile(model, fullgraph=True, dynamic=False)`, one fresh compile per shape
 (torch._dynamo.reset()). Inductor keeps compiled code on disk between processes
@@ -28,6 +29,7 @@ def main(argv=None) -> int:
     p.add_argument("--layers", type=int, default=12)
     p.add_argument("--shapes", default="1x128,8x128,4x512", help="BATCHxSEQ, comma separated")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--dtype", default="fp32", choices=("fp32", "bf16"), help="weight dtype")
     p.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1") or 1))
     args = p.parse_args(argv)
     import torch
@@ -35,10 +37,12 @@ def main(argv=None) -> int:
     import deberta_torch
 
     torch.set_num_threads(args.threads)
-    print(f"CPU: {cpu_features()['cpu']}; torch {torch.__version__}; {args.layers} layers, {args.threads} thread(s)")
+    print(f"CPU: {cpu_features()['cpu']}; torch {torch.__version__}; {args.layers} layers, {args.dtype}, "
+          f"{args.threads} thread(s)")
     torch.manual_seed(0)
     model = deberta_torch.DebertaV2Model(deberta_torch.DebertaV2Config(
         **dict(FAMILIES["v3"], num_hidden_layers=args.layers))).eval()
+    model = model.to({"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype])
     for shape in args.shapes.split(","):
         batch, seq = map(int, shape.split("x"))
         ids = torch.randint(5, 1000, (batch, seq), generator=torch.Generator().manual_seed(0))
@@ -48,7 +52,7 @@ def main(argv=None) -> int:
             start = time.perf_counter()
             out = compiled(input_ids=ids).last_hidden_state
             compile_s = time.perf_counter() - start
-            diff = (out - model(input_ids=ids).last_hidden_state).abs().max().item()
+            diff = (out.float() - model(input_ids=ids).last_hidden_state.float()).abs().max().item()
             times = {"eager": [], "compiled": []}
             for _ in range(args.repeats):
                 for name, fn in (("eager", model), ("compiled", compiled)):

@@ -68,6 +68,48 @@ def test_inductor_dynamic_length_keeps_the_operator(operator_calls):
             assert max_diff(out, run(model, "eager", ids, mask).last_hidden_state) < TOL
 
 
+@pytest.mark.parametrize("backend", ["packed", "plain"])
+def test_compiled_inference_runs_the_linear_operator(monkeypatch, backend):
+    """Compiled CPU inference runs the encoder's Linear layers through kernels.compiled_linear (eager's
+    packed weights and measured kernel, not Inductor's matmuls): one cache entry per Linear, eager's numbers,
+    and a weight changed in place between calls is seen."""
+    monkeypatch.setattr(kernels, "_COMPILED_LINEARS", {})
+    kernels.set_linear_backend(backend)
+    try:
+        model = build("v3_buckets_shared", hidden_size=64).eval()
+        ids, mask = inputs()
+        compiled = compile_model(model, dynamic=False)
+        with torch.no_grad():
+            out = compiled(ids, attention_mask=mask).last_hidden_state
+            # per layer: the fused q/k/v, attention output, intermediate (GELU fused) and output Linear
+            assert len(kernels._COMPILED_LINEARS) == 4 * model.config.num_hidden_layers
+            packed = ["linear/packed" in getattr(holder, "_inference_cache", {})
+                      for _, holder in kernels._COMPILED_LINEARS.values()]
+            assert all(packed) if backend == "packed" else not any(packed)
+            assert max_diff(out, run(model, "eager", ids, mask).last_hidden_state) < TOL
+            model.encoder.layer[0].intermediate.dense.weight.mul_(2.0)
+            out = compiled(ids, attention_mask=mask).last_hidden_state
+            assert max_diff(out, run(model, "eager", ids, mask).last_hidden_state) < TOL
+    finally:
+        kernels.set_linear_backend("auto")
+
+
+@pytest.mark.parametrize("autocast", [False, True])
+def test_bfloat16_inference_compiles(autocast):
+    """A bfloat16 model (or float32 under bf16 autocast) compiles with fullgraph=True for inference and gives
+    the eager bfloat16 numbers."""
+    model = build("v3_buckets_shared", hidden_size=64).eval()
+    if not autocast:
+        model = model.to(torch.bfloat16)
+    ids, mask = inputs()
+    compiled = compile_model(model, dynamic=False)
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=autocast):
+        out = compiled(ids, attention_mask=mask).last_hidden_state
+        eager = model(ids, attention_mask=mask).last_hidden_state
+    assert out.dtype == eager.dtype == (torch.float32 if autocast else torch.bfloat16)  # autocast: fp32 LayerNorm
+    assert max_diff(out, eager) < 0.05 * eager.abs().max().item()
+
+
 def test_compiled_training_step_equals_eager():
     """With gradients the graph traces the bias's autograd Function (no operator): same loss and gradients."""
     model = build("v3_buckets_shared", hidden_size=64).train()
