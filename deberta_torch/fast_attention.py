@@ -155,7 +155,8 @@ def attend(attention, how: str, q, k, v, pair_mask, rel_embeddings=None, rel_ind
         if pair_mask is None and token_mask is not None:
             pair_mask = token_mask[:, None, :, None] & token_mask[:, None, None, :]
         flat = list(rel_rows.flat_ends) if relative and rel_rows.flat_ends is not None else None
-        return compiled_relative_attention(q, k, v, attention.scale, pos_key, pos_query, line, pair_mask, flat), None
+        return compiled_relative_attention(q, k, v, attention.scale, pos_key, pos_query, line, pair_mask,
+                                           flat).transpose(1, 2), None
     if relative:
         if dropout_p == 0.0 and not output_attentions:
             key_line, query_line, native = bias_tables(q, pos_key, pos_query, line)

@@ -762,8 +762,8 @@ def compiled_relative_attention(query: torch.Tensor, key: torch.Tensor, value: t
                                 pos_key: torch.Tensor | None, pos_query: torch.Tensor | None,
                                 line: torch.Tensor | None, pair_mask: torch.Tensor | None,
                                 flat_ends: list[int] | None) -> torch.Tensor:
-    """`relative_attention`'s context as one operator for compiled inference graphs (no dropout, no
-    probabilities). pos_key, pos_query: (H, R, D) divided by the scale (or None), line: the distance line
+    """`relative_attention`'s context, (B, T, H, D) (heads second to last), as one operator for compiled
+    inference graphs (no dropout, no probabilities). pos_key, pos_query: (H, R, D) divided by the scale (or None), line: the distance line
     (or None without relative terms); they take the native bias where it applies, else are laid out by
     distance here. pair_mask (B, 1, T, S) bool or None, its form found on each call (`mask_form`)."""
     token_mask = None
@@ -774,12 +774,15 @@ def compiled_relative_attention(query: torch.Tensor, key: torch.Tensor, value: t
         key_line, query_line, native = bias_tables(query, pos_key, pos_query, line)
     context, _ = relative_attention(query, key, value, scale, key_line, query_line, pair_mask, token_mask,
                                     flat_ends=None if flat_ends is None else tuple(flat_ends), native=native)
-    return context.contiguous()  # Inductor takes an operator's output to be contiguous
+    # (B, T, H, D), contiguous as Inductor takes an operator's output to be: the layout SDPA's CPU kernels
+    # write (so this is usually no copy), and the one the layer's merge of the heads reads as a view
+    return context.transpose(1, 2).contiguous()
 
 
 @compiled_relative_attention.register_fake
 def _(query, key, value, scale, pos_key, pos_query, line, pair_mask, flat_ends):
-    return query.new_empty(*query.shape[:-1], value.shape[-1])
+    B, H, T, _ = query.shape
+    return query.new_empty(B, T, H, value.shape[-1])
 
 
 # Eager inference projects the position table once and keeps it (attention.py); a compiled graph would
