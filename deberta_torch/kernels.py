@@ -766,9 +766,10 @@ def compiled_relative_attention(query: torch.Tensor, key: torch.Tensor, value: t
                                 line: torch.Tensor | None, pair_mask: torch.Tensor | None,
                                 flat_ends: list[int] | None) -> torch.Tensor:
     """`relative_attention`'s context, (B, T, H, D) (heads second to last), as one operator for compiled
-    inference graphs (no dropout, no probabilities). pos_key, pos_query: (H, R, D) divided by the scale (or None), line: the distance line
-    (or None without relative terms); they take the native bias where it applies, else are laid out by
-    distance here. pair_mask (B, 1, T, S) bool or None, its form found on each call (`mask_form`)."""
+    inference graphs (no dropout, no probabilities). pos_key, pos_query: (H, R, D) divided by the scale
+    (or None), line: the distance line (or None without relative terms); they take the native bias where
+    it applies, else are laid out by distance here. pair_mask (B, 1, T, S) bool or None, its form found on
+    each call (`mask_form`)."""
     token_mask = None
     if pair_mask is not None:
         pair_mask, token_mask = mask_form(pair_mask)
