@@ -165,3 +165,25 @@ def test_tiles_cut_to_the_same_length_are_timed_once(monkeypatch, T, timed):
         kernels.BIAS.picks.clear()
     assert seen == [timed]
     assert max_diff(bias, reference) < 1e-5
+
+
+def test_line_entry_follows_the_line():
+    """native_tables keeps a line's int32 copy and band plans while the line tensor is unchanged; after an
+    in-place change of the line it reads the new one, and the bias follows it."""
+    B, T, H, D = 2, 40, 3, 16
+    g = torch.Generator().manual_seed(0)
+    q, key_rev = (torch.randn(B, H, T, D, generator=g) for _ in range(2))
+    pos_key, pos_query = (torch.randn(H, 64, D, generator=g) for _ in range(2))
+    line = relative_position_line(T, T, 32, 32, 64).clone()
+    first = kernels.native_tables(q, pos_key, pos_query, line)
+    kernels._native_bias(q, key_rev, first, (0, T), None, 32)
+    again = kernels.native_tables(q, pos_key, pos_query, line)
+    assert again.plans is first.plans and len(first.plans) == 1
+    other = relative_position_line(T, T, 8, 8, 64)  # another span: another line of the same length
+    assert not torch.equal(other, line)
+    line.copy_(other)
+    changed = kernels.native_tables(q, pos_key, pos_query, line)
+    assert changed.plans is not first.plans and np.array_equal(changed.line_rows, other.numpy())
+    key_line, query_line = kernels.distance_tables(pos_key, pos_query, other)
+    expected = kernels.relative_bias(q, key_rev, key_line, query_line, (0, T))
+    assert max_diff(kernels._native_bias(q, key_rev, changed, (0, T), None, 32), expected) < 1e-5
