@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import time
-import weakref
 from typing import NamedTuple
 
 import numpy as np
@@ -267,7 +266,7 @@ class NativeTables(NamedTuple):
 
     pos_key, pos_query: (H, R, D), divided by the scale, or None (term off). line: int32 (T + S - 1,), the
     distance line; line_rows: the same as a numpy int64 array, for planning the bands in Python. plans:
-    the band plans of this line, by block and tile (`_native_bias`), kept with the line (`_line_entry`).
+    the band plans of this line, by block and tile (`_native_bias`), kept with its values (`_line_entry`).
     """
 
     pos_key: torch.Tensor | None
@@ -302,21 +301,20 @@ def native_tables(query, pos_key, pos_query, line) -> NativeTables | None:
     return NativeTables(pos_key, pos_query, *entry)
 
 
-# Per distance line (its id, version, address and the table's row count; a weak reference confirms the
-# tensor): its int32 copy, numpy rows and band plans, or None where the native kernel cannot read it.
-# Eval mode reuses one line per length (fast_attention.relative_rows); converting, checking and
-# planning it again cost ~0.3 ms per layer, ~1.3% of a 128-token v3-base layer.
-_LINES: dict[tuple, tuple] = {}
+# Per distance line, by its values and the table's row count: its int32 copy, numpy rows and band plans,
+# or None where the native kernel cannot read it. Keyed by value, not by tensor, so a compiled graph, which
+# makes a new line tensor on every call, hits it too. Converting, checking and planning a line again cost
+# ~0.3 ms per layer, ~1.3% of a 128-token v3-base layer.
+_LINES: dict[tuple, tuple | None] = {}
 _LINES_KEPT = 32
 
 
 def _line_entry(line: torch.Tensor, table_rows: int):
-    # an inference tensor has no version counter (and nothing here writes to a line)
-    key = (id(line), 0 if line.is_inference() else line._version, line.data_ptr(), table_rows)
-    hit = _LINES.get(key)
-    if hit is not None and hit[0]() is line:
-        return hit[1]
-    rows = line.cpu().numpy().astype(np.int64)
+    rows = line.detach().cpu().numpy()
+    key = (table_rows, rows.dtype.str, rows.tobytes())
+    if key in _LINES:
+        return _LINES[key]
+    rows = rows.astype(np.int64)
     steps = np.diff(rows)
     entry = (torch.from_numpy(rows.astype(np.int32)), rows, {})
     if rows.size and (rows.min() < 0 or rows.max() >= table_rows) or steps.size and (
@@ -324,7 +322,7 @@ def _line_entry(line: torch.Tensor, table_rows: int):
         entry = None
     while len(_LINES) >= _LINES_KEPT:
         _LINES.pop(next(iter(_LINES)))
-    _LINES[key] = (weakref.ref(line), entry)
+    _LINES[key] = entry
     return entry
 
 

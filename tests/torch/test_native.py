@@ -167,9 +167,11 @@ def test_tiles_cut_to_the_same_length_are_timed_once(monkeypatch, T, timed):
     assert max_diff(bias, reference) < 1e-5
 
 
-def test_line_entry_follows_the_line():
-    """native_tables keeps a line's int32 copy and band plans while the line tensor is unchanged; after an
-    in-place change of the line it reads the new one, and the bias follows it."""
+def test_line_entry_follows_the_line(monkeypatch):
+    """native_tables keeps a line's int32 copy and band plans by its values: another tensor with the same
+    values (a compiled graph makes one per call) finds them; after an in-place change of the line it reads
+    the new one, and the bias follows it."""
+    monkeypatch.setattr(kernels, "_LINES", {})  # other tests' lines of this length are not counted
     B, T, H, D = 2, 40, 3, 16
     g = torch.Generator().manual_seed(0)
     q, key_rev = (torch.randn(B, H, T, D, generator=g) for _ in range(2))
@@ -177,7 +179,7 @@ def test_line_entry_follows_the_line():
     line = relative_position_line(T, T, 32, 32, 64).clone()
     first = kernels.native_tables(q, pos_key, pos_query, line)
     kernels._native_bias(q, key_rev, first, (0, T), None, 32)
-    again = kernels.native_tables(q, pos_key, pos_query, line)
+    again = kernels.native_tables(q, pos_key, pos_query, line.clone())
     assert again.plans is first.plans and len(first.plans) == 1
     other = relative_position_line(T, T, 8, 8, 64)  # another span: another line of the same length
     assert not torch.equal(other, line)
