@@ -29,19 +29,12 @@ from torch import nn
 from deberta_core.relative_position import line_bounds
 
 from . import flex
-from .kernels import (bias_tables, cached_position_tables, compiled_relative_attention, distance_tables, mask_form,
-                      relative_attention, TensorsState, tracing)
+from .kernels import (bias_tables, cached_position_tables, compiled_relative_attention, compiling_for_inference,
+                      distance_tables, mask_form, relative_attention, TensorsState, tracing)
 from .relative_position import RelativeRows, index_from_line, line_from_index, relative_position_line
 
 # attn_implementation -> the fast path that serves it (None: the eager computation in attention.py)
 PATHS = {"sdpa": "banded", "eager": None, "flex_attention": "flex"}
-
-
-def compiling_for_inference(*tensors) -> bool:
-    """Inside torch.compile (not export or jit.trace) with nothing that needs a gradient."""
-    if not torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing():
-        return False
-    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
 
 
 # ------------------------------------------------------------------------------------ encoder level

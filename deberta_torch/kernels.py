@@ -867,6 +867,13 @@ def tracing() -> bool:
     return torch.compiler.is_compiling() or torch.jit.is_tracing()
 
 
+def compiling_for_inference(*tensors) -> bool:
+    """Inside torch.compile (not export or jit.trace) with nothing that needs a gradient."""
+    if not torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing():
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
 class InferenceCache(dict):
     """Derived tensors kept between inference calls; copies and pickles as empty (rebuilt on demand).
 
@@ -995,12 +1002,10 @@ def linear(owner, name: str, x: torch.Tensor, weights, biases=(), gelu: bool = F
 
 
 def _compiled_cpu_inference(x: torch.Tensor, tensors) -> bool:
-    """Being traced by torch.compile (not export or jit.trace) for CPU inference in a dtype oneDNN packs."""
-    if not torch.compiler.is_compiling() or torch.compiler.is_exporting() or torch.jit.is_tracing():
-        return False
-    return (x.device.type == "cpu" and x.dtype in (torch.float32, torch.bfloat16)
-            and all(t.dtype == x.dtype for t in tensors) and not torch.is_autocast_enabled("cpu")
-            and not (torch.is_grad_enabled() and any(t.requires_grad for t in [x, *tensors])))
+    """Being traced by torch.compile for CPU inference in a dtype oneDNN packs."""
+    return (compiling_for_inference(x, *tensors) and x.device.type == "cpu"
+            and x.dtype in (torch.float32, torch.bfloat16) and all(t.dtype == x.dtype for t in tensors)
+            and not torch.is_autocast_enabled("cpu"))
 
 
 class _PackedWeights:
